@@ -1,0 +1,50 @@
+"""mle_jax: maximum-likelihood (and MAP) fits of Gaussians with JAX autodiff and optax.
+
+Everything public is re-exported here; modules whose names start with ``_`` are private.
+"""
+
+from ._bijections import MvnParams as MvnParams
+from ._fit import FitResult as FitResult
+from ._fit import default_optimizer as default_optimizer
+from ._fit import fit as fit
+from ._grid import GridResult as GridResult
+from ._grid import likelihood as likelihood
+from ._grid import likelihood_grid as likelihood_grid
+from ._grid import log_likelihood as log_likelihood
+from ._nll import mvn_logpdf as mvn_logpdf
+from ._nll import mvn_nll as mvn_nll
+from ._nll import mvn_nll_stats as mvn_nll_stats
+from ._nll import nll as nll
+from ._nll import normal_logpdf as normal_logpdf
+from ._nll import normal_pdf as normal_pdf
+from ._oracles import closed_form as closed_form
+from ._stats import SuffStats as SuffStats
+from ._stats import merge_stats as merge_stats
+from ._stats import suff_stats as suff_stats
+from ._types import Estimate as Estimate
+from ._types import Status as Status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Estimate",
+    "FitResult",
+    "GridResult",
+    "MvnParams",
+    "Status",
+    "SuffStats",
+    "closed_form",
+    "default_optimizer",
+    "fit",
+    "likelihood",
+    "likelihood_grid",
+    "log_likelihood",
+    "merge_stats",
+    "mvn_logpdf",
+    "mvn_nll",
+    "mvn_nll_stats",
+    "nll",
+    "normal_logpdf",
+    "normal_pdf",
+    "suff_stats",
+]

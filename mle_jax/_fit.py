@@ -1,0 +1,470 @@
+"""The fit driver: any optax transformation, the whole loop in one ``jax.jit``.
+
+Pipeline of :func:`fit`:
+
+1. eager validation of the input (``_validate``);
+2. sufficient statistics in one jitted two-pass computation (finiteness, constant and
+   collinear columns are read off them, so validation costs no extra pass);
+3. the problem is standardised on the host in float64: each column centred at its mean and
+   divided by its standard deviation (exact, an ``O(d^2)`` map of the statistics, or of the
+   data for ``form="raw"``), so offsets like 1e8 cost no precision;
+4. ``_solve`` runs the optimiser in a ``lax.while_loop`` on the mean NLL per sample;
+5. the best point visited is mapped back to the user's units in float64.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import _validate
+from ._bijections import MvnParams, raw_from_chol
+from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
+from ._stats import SuffStats, affine_stats, suff_stats
+from ._types import Estimate, Status
+
+__all__ = ["FitResult", "fit", "default_optimizer", "prepare", "Problem"]
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns. All arrays are in the user's units.
+
+    Attributes:
+        mean: ``(d,)`` fitted mean (``()`` for univariate data).
+        cov: ``(d, d)`` fitted covariance (``()``: the variance).
+        std: ``(d,)`` square roots of the diagonal of ``cov`` (``()``: the std).
+        params: :class:`MvnParams`, the unconstrained parameters in the user's units.
+        nll: ``()`` total negative log-likelihood of the data at the solution (summed over
+            samples, 2*pi constant included; weighted if weights were given; without the
+            ridge penalty).
+        converged: ``()`` bool, the gradient norm reached ``tol``.
+        status: ``()`` int, a :class:`Status` code (see :attr:`message`).
+        num_steps: ``()`` int, optimiser steps taken.
+        grad_norm: ``()`` gradient norm at the returned point, of the mean NLL per sample with
+            respect to the unconstrained parameters of the *standardised* problem (the
+            quantity ``tol`` is compared with; it is scale-free).
+        loss_history: ``(max_steps + 1,)`` objective (total NLL plus any penalty, user units)
+            at the start and after each step; NaN after the last step.
+        count: ``()`` number of samples (sum of the weights).
+        path: an :class:`Estimate` with a leading ``(num_steps + 1,)`` axis of the iterates,
+            when ``trace=True``; else ``None``.
+    """
+
+    mean: jax.Array
+    cov: jax.Array
+    std: jax.Array
+    params: MvnParams
+    nll: jax.Array
+    converged: jax.Array
+    status: jax.Array
+    num_steps: jax.Array
+    grad_norm: jax.Array
+    loss_history: jax.Array
+    count: jax.Array
+    path: Estimate | None = None
+
+    @property
+    def message(self):
+        """Why the fit stopped, in words (a list of them for a batch of fits)."""
+        status = np.asarray(self.status)
+        if status.ndim == 0:
+            return Status.message(status)
+        return [Status.message(s) for s in status.ravel()]
+
+
+@functools.cache
+def default_optimizer() -> optax.GradientTransformationExtraArgs:
+    """The default optimiser: ``optax.lbfgs`` with a zoom line search (strong Wolfe).
+
+    Created once, so that repeated fits hit the same compiled loop.
+    """
+    return optax.lbfgs(
+        memory_size=10,
+        linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=30, initial_guess_strategy="one"),
+    )
+
+
+def default_tol(dtype) -> float:
+    """Gradient-norm tolerance on the standardised mean NLL: 1e-9 (float64), 1e-4 (float32)."""
+    return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-4
+
+
+class Problem(NamedTuple):
+    """A standardised problem: what the jitted loop sees (a pytree of arrays).
+
+    Attributes:
+        stats: :class:`SuffStats` of the standardised data.
+        x: ``(n, d)`` standardised data for ``form="raw"``; else ``None``.
+        weights: ``(n,)`` frequency weights for ``form="raw"``, or ``None``.
+        ridge: ``(d,)`` ridge penalty in standardised units (``ridge / scale**2``).
+    """
+
+    stats: SuffStats
+    x: jax.Array | None
+    weights: jax.Array | None
+    ridge: jax.Array
+
+
+def objective(params: MvnParams, problem: Problem) -> jax.Array:
+    """Mean NLL per sample (plus the ridge penalty) of the standardised problem: ``()``."""
+    chol = params.chol
+    if problem.x is None:
+        s = problem.stats
+        total = mvn_nll_stats(params.mean, chol, s.count, s.mean, s.scatter)
+    else:
+        total = mvn_nll(params.mean, chol, problem.x, problem.weights)
+    # ridge: + count/2 tr(Sigma^{-1} diag(ridge)), whose exact minimiser adds ridge to Sigma
+    linv = _chol_inverse(chol)
+    penalty = 0.5 * jnp.sum(linv * linv * problem.ridge)
+    return total / problem.stats.count + penalty
+
+
+class _State(NamedTuple):
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    loss: jax.Array
+    grad: Any
+    grad_norm: jax.Array
+    best: Any
+    best_loss: jax.Array
+    best_grad_norm: jax.Array
+    history: jax.Array
+    path: Any
+    status: jax.Array
+
+
+def _status(loss, grad_norm, step, tol, max_steps):
+    return jnp.where(
+        ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm)),
+        Status.NONFINITE,
+        jnp.where(
+            grad_norm <= tol,
+            Status.CONVERGED,
+            jnp.where(step >= max_steps, Status.MAX_STEPS, Status.RUNNING),
+        ),
+    )
+
+
+def _stored_value_and_grad(opt_state):
+    """The value and gradient a line search stored in the state at the new iterate, if any."""
+    try:
+        value = optax.tree.get(opt_state, "value")
+        grad = optax.tree.get(opt_state, "grad")
+    except (KeyError, ValueError):
+        return None
+    if value is None or grad is None:
+        return None
+    return value, grad
+
+
+def solve(
+    problem: Problem,
+    init: MvnParams,
+    tol: jax.Array,
+    *,
+    optimizer: optax.GradientTransformation,
+    max_steps: int,
+    record_path: bool = False,
+):
+    """Minimise :func:`objective` from ``init``: pure, unbatched, jit/vmap-able.
+
+    Returns:
+        ``(state, final_nll)``: the final loop state (``best`` is the returned point) and the
+        total data NLL of the standardised problem there.
+    """
+    opt = optax.with_extra_args_support(optimizer)
+    fun = functools.partial(objective, problem=problem)
+    value_and_grad = jax.value_and_grad(fun)
+    loss0, grad0 = value_and_grad(init)
+    gn0 = optax.tree.norm(grad0)
+    history = jnp.full((max_steps + 1,), jnp.nan, loss0.dtype).at[0].set(loss0)
+    path = None
+    if record_path:
+        path = jax.tree.map(
+            lambda a: jnp.zeros((max_steps + 1, *a.shape), a.dtype).at[0].set(a), init
+        )
+    state = _State(
+        params=init,
+        opt_state=opt.init(init),
+        step=jnp.asarray(0),
+        loss=loss0,
+        grad=grad0,
+        grad_norm=gn0,
+        best=init,
+        best_loss=jnp.where(jnp.isfinite(loss0), loss0, jnp.inf),
+        best_grad_norm=gn0,
+        history=history,
+        path=path,
+        status=_status(loss0, gn0, 0, tol, max_steps),
+    )
+
+    def body(s: _State) -> _State:
+        updates, opt_state = opt.update(
+            s.grad, s.opt_state, s.params, value=s.loss, grad=s.grad, value_fn=fun
+        )
+        params = optax.apply_updates(s.params, updates)
+        stored = _stored_value_and_grad(opt_state)
+        if stored is None:
+            loss, grad = value_and_grad(params)
+        else:
+            loss, grad = jax.lax.cond(
+                jnp.isfinite(stored[0]),
+                lambda p: stored,
+                value_and_grad,
+                params,
+            )
+        gn = optax.tree.norm(grad)
+        step = s.step + 1
+        status = _status(loss, gn, step, tol, max_steps)
+        # keep the best finite point; a point that meets the tolerance is taken as it is
+        take = (jnp.isfinite(loss) & (loss <= s.best_loss)) | (status == Status.CONVERGED)
+        pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(take, a, b), new, old)  # noqa: E731
+        new_path = None
+        if record_path:
+            new_path = jax.tree.map(lambda h, a: h.at[step].set(a), s.path, params)
+        return _State(
+            params=params,
+            opt_state=opt_state,
+            step=step,
+            loss=loss,
+            grad=grad,
+            grad_norm=gn,
+            best=pick(params, s.best),
+            best_loss=pick(loss, s.best_loss),
+            best_grad_norm=pick(gn, s.best_grad_norm),
+            history=s.history.at[step].set(loss),
+            path=new_path,
+            status=status,
+        )
+
+    state = jax.lax.while_loop(lambda s: s.status == Status.RUNNING, body, state)
+    st = problem.stats
+    final_nll = mvn_nll_stats(state.best.mean, state.best.chol, st.count, st.mean, st.scatter)
+    return state, final_nll
+
+
+_solve_jit = jax.jit(solve, static_argnames=("optimizer", "max_steps", "record_path"))
+_suff_stats_jit = jax.jit(suff_stats)
+
+
+class Prepared(NamedTuple):
+    """Host-side record of a validated, standardised problem (see :func:`prepare`)."""
+
+    problem: Problem
+    shift: np.ndarray  # (d,) float64
+    scale: np.ndarray  # (d,) float64
+    stats: SuffStats  # user units, host float64
+    univariate: bool
+    dtype: Any
+
+
+def _float_dtype(x):
+    dtype = jnp.dtype(x.dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.dtype(jnp.result_type(float))
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
+def prepare(x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns=None) -> Prepared:
+    """Validate ``x`` and build the standardised :class:`Problem` for :func:`solve`.
+
+    Raises:
+        TypeError: non-numeric or complex data.
+        ValueError: wrong shape, empty, too few samples, NaN/inf (with where), constant or
+            linearly dependent columns (with their names and the remedy).
+    """
+    if form not in ("stats", "raw"):
+        raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
+    ridge = float(ridge)
+    if not np.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge must be a finite number >= 0, got {ridge}")
+    if columns is None and hasattr(x, "columns") and hasattr(x, "to_numpy"):
+        columns = [str(c) for c in x.columns]
+        x = x.to_numpy()
+    x, univariate = _validate.as_data(x)
+    dtype = _float_dtype(x)
+    n = x.shape[0]
+    d = 1 if univariate else x.shape[1]
+    if weights is not None:
+        _validate.check_weights(weights, n)
+        count = float(np.sum(np.asarray(weights, np.float64)))
+    else:
+        count = float(n)
+    _validate.check_enough_samples(count, d, ridge)
+
+    xj = jnp.asarray(x, dtype)
+    if univariate:
+        xj = xj[:, None]
+    wj = None if weights is None else jnp.asarray(weights, dtype)
+    stats_dev = _suff_stats_jit(xj, wj)
+    stats = SuffStats(*(np.asarray(a, np.float64) for a in stats_dev))
+    if not (np.all(np.isfinite(stats.mean)) and np.all(np.isfinite(stats.scatter))):
+        if not np.all(np.isfinite(np.asarray(x))):
+            _validate.raise_nonfinite(x)
+        raise ValueError(
+            f"the statistics of x overflow in {dtype}; rescale the data or use float64"
+        )
+    _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns)
+
+    var = np.diagonal(stats.scatter) / stats.count + ridge
+    shift, scale = stats.mean, np.sqrt(var)
+    std_stats = SuffStats(*(jnp.asarray(a, dtype) for a in affine_stats(stats, shift, scale)))
+    xs = ws = None
+    if form == "raw":
+        xs = ((xj - jnp.asarray(shift, dtype)) / jnp.asarray(scale, dtype)).astype(dtype)
+        ws = wj
+    problem = Problem(std_stats, xs, ws, jnp.asarray(ridge / scale**2, dtype))
+    return Prepared(problem, shift, scale, stats, univariate, dtype)
+
+
+def standardise_params(params: MvnParams, shift, scale) -> MvnParams:
+    """User-unit parameters -> standardised ones (host, float64)."""
+    mean = (np.asarray(params.mean, np.float64) - shift) / scale
+    chol = np.asarray(params.chol, np.float64) / scale[:, None]
+    return MvnParams(mean, np.asarray(raw_from_chol(jnp.asarray(chol))))
+
+
+def as_init(init, d: int) -> MvnParams:
+    """Accept ``MvnParams``, anything with ``.mean``/``.cov`` (a fit, a closed form) or a
+    ``(mean, cov)`` pair as a starting point in the user's units."""
+    if isinstance(init, MvnParams):
+        params = init
+    elif hasattr(init, "mean") and hasattr(init, "cov"):
+        params = MvnParams.from_mean_cov(init.mean, init.cov)
+    elif isinstance(init, tuple) and len(init) == 2:
+        params = MvnParams.from_mean_cov(*init)
+    else:
+        raise TypeError("init must be MvnParams, an object with .mean and .cov, or (mean, cov)")
+    if params.mean.shape != (d,) or params.chol_raw.shape != (d * (d + 1) // 2,):
+        raise ValueError(f"init has mean shape {params.mean.shape}, expected ({d},)")
+    return params
+
+
+def to_user_units(mean, chol, shift, scale):
+    """Standardised ``(.., d)`` mean and ``(.., d, d)`` factor -> user-unit mean, factor, cov."""
+    mean = shift + scale * np.asarray(mean, np.float64)
+    chol = scale[:, None] * np.asarray(chol, np.float64)
+    cov = chol @ np.swapaxes(chol, -1, -2)
+    return mean, chol, cov
+
+
+def fit(
+    x,
+    *,
+    optimizer: optax.GradientTransformation | None = None,
+    init=None,
+    max_steps: int = 1000,
+    tol: float | None = None,
+    weights=None,
+    ridge: float = 0.0,
+    form: str = "stats",
+    trace: bool = False,
+    columns=None,
+) -> FitResult:
+    """Fit a Gaussian to data by minimising the negative log-likelihood with optax.
+
+    The NLL is minimised over an unconstrained Cholesky parameterisation (see
+    :class:`MvnParams`), so every iterate is a valid covariance. The result equals the
+    closed form (:func:`closed_form`) to the optimiser's tolerance.
+
+    Args:
+        x: ``(n, d)`` data, or ``(n,)`` for a univariate Gaussian. numpy, JAX (possibly
+            sharded) or a pandas DataFrame. Computation follows its dtype (float64 needs
+            ``jax_enable_x64``); integers are computed in the default float dtype.
+        optimizer: any optax ``GradientTransformation``; default :func:`default_optimizer`
+            (L-BFGS). Reuse the same object to reuse the compiled loop.
+        init: starting point in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an
+            object with ``.mean``/``.cov``); default: the standard normal of the standardised
+            data (mean at the column means, covariance the diagonal of the data's variances).
+        max_steps: the most optimiser steps (a static, compiled-in size).
+        tol: gradient-norm tolerance on the standardised mean NLL; default 1e-9 in float64,
+            1e-4 in float32.
+        weights: optional ``(n,)`` non-negative frequency weights.
+        ridge: ``lam >= 0`` adds ``n * lam / 2 * tr(Sigma^{-1})`` to the NLL, whose exact
+            minimiser is ``S + lam * I``; lets singular data (n <= d, constant columns) fit.
+        form: ``"stats"`` (default) evaluates the exact NLL through sufficient statistics,
+            ``O(d^3)`` a step after one pass over the data; ``"raw"`` evaluates it on every
+            data point at every step (teaching, and the template for non-Gaussian losses).
+        trace: record the iterates in ``result.path`` (costs nothing when off).
+        columns: optional column names for error messages.
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        TypeError, ValueError: bad input (see :func:`prepare`).
+
+    Examples:
+        >>> import numpy as np, mle_jax as mj
+        >>> x = np.random.default_rng(0).normal(3.0, 2.0, size=500)
+        >>> res = mj.fit(x)
+        >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
+        (True, True)
+    """
+    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    prep = prepare(x, weights=weights, ridge=ridge, form=form, columns=columns)
+    dtype = prep.dtype
+    d = prep.shift.shape[0]
+    if init is None:
+        init_std = MvnParams(np.zeros(d), np.zeros(d * (d + 1) // 2))
+    else:
+        init_std = standardise_params(as_init(init, d), prep.shift, prep.scale)
+    init_std = jax.tree.map(lambda a: jnp.asarray(a, dtype), init_std)
+    tol = default_tol(dtype) if tol is None else float(tol)
+    optimizer = default_optimizer() if optimizer is None else optimizer
+    state, final_nll = _solve_jit(
+        prep.problem,
+        init_std,
+        jnp.asarray(tol, dtype),
+        optimizer=optimizer,
+        max_steps=int(max_steps),
+        record_path=bool(trace),
+    )
+    return _result(prep, state, final_nll)
+
+
+def _result(prep: Prepared, state: _State, final_nll) -> FitResult:
+    """Map a finished (unbatched) loop state back to user units."""
+    dtype, shift, scale = prep.dtype, prep.shift, prep.scale
+    count = prep.stats.count
+    log_scale = float(np.sum(np.log(scale)))
+    best = state.best
+    mean, chol, cov = to_user_units(best.mean, best.chol, shift, scale)
+    params = MvnParams(jnp.asarray(mean, dtype), jnp.asarray(raw_from_chol(jnp.asarray(chol)), dtype))
+    steps = int(state.step)
+    history = np.asarray(state.history, np.float64) * count + count * log_scale
+    path = None
+    if state.path is not None:
+        p_mean = np.asarray(state.path.mean)[: steps + 1]
+        p_chol = np.asarray(jax.vmap(lambda r: MvnParams(None, r).chol)(state.path.chol_raw))
+        pm, _, pc = to_user_units(p_mean, p_chol[: steps + 1], shift, scale)
+        path = _estimate(pm, pc, dtype, prep.univariate)
+    est = _estimate(mean, cov, dtype, prep.univariate)
+    return FitResult(
+        mean=est.mean,
+        cov=est.cov,
+        std=est.std,
+        params=params,
+        nll=jnp.asarray(float(final_nll) + count * log_scale, dtype),
+        converged=state.status == Status.CONVERGED,
+        status=state.status,
+        num_steps=state.step,
+        grad_norm=state.best_grad_norm,
+        loss_history=jnp.asarray(history, dtype),
+        count=jnp.asarray(count, dtype),
+        path=path,
+    )
+
+
+def _estimate(mean, cov, dtype, univariate) -> Estimate:
+    std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+    if univariate:
+        mean, cov, std = mean[..., 0], cov[..., 0, 0], std[..., 0]
+    return Estimate(*(jnp.asarray(a, dtype) for a in (mean, cov, std)))

@@ -1,0 +1,44 @@
+"""Small result types shared across modules."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+__all__ = ["Estimate", "Status"]
+
+
+class Estimate(NamedTuple):
+    """Mean, covariance and standard deviations of a Gaussian.
+
+    Attributes:
+        mean: ``(d,)`` (``()`` for univariate data).
+        cov: ``(d, d)`` covariance (``()``: the variance).
+        std: ``(d,)`` square roots of the diagonal of ``cov`` (``()``: the standard deviation).
+
+    Any leading axes (a batch of fits, the steps of an optimisation path) come first.
+    """
+
+    mean: jax.Array
+    cov: jax.Array
+    std: jax.Array
+
+
+class Status:
+    """Why a fit stopped (the ``status`` field of a ``FitResult``)."""
+
+    RUNNING = -1
+    CONVERGED = 0
+    MAX_STEPS = 1
+    NONFINITE = 2
+
+    MESSAGES = {
+        CONVERGED: "converged: gradient norm below tol",
+        MAX_STEPS: "stopped at max_steps before the gradient norm reached tol",
+        NONFINITE: "stopped: the loss or gradient became non-finite (returned the best finite point)",
+    }
+
+    @classmethod
+    def message(cls, code) -> str:
+        return cls.MESSAGES.get(int(code), f"unknown status {int(code)}")
