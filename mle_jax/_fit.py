@@ -120,7 +120,7 @@ def objective(params: MvnParams, problem: Problem) -> jax.Array:
         total = mvn_nll(params.mean, chol, problem.x, problem.weights)
     # ridge: + count/2 tr(Sigma^{-1} diag(ridge)), whose exact minimiser adds ridge to Sigma
     linv = _chol_inverse(chol)
-    penalty = 0.5 * jnp.sum(linv * linv * problem.ridge)
+    penalty = 0.5 * jnp.sum(linv * linv * problem.ridge[None, :])
     return total / problem.stats.count + penalty
 
 
@@ -317,7 +317,7 @@ def prepare(x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns
     std_stats = SuffStats(*(jnp.asarray(a, dtype) for a in affine_stats(stats, shift, scale)))
     xs = ws = None
     if form == "raw":
-        xs = ((xj - jnp.asarray(shift, dtype)) / jnp.asarray(scale, dtype)).astype(dtype)
+        xs = ((xj - jnp.asarray(shift, dtype)[None, :]) / jnp.asarray(scale, dtype)[None, :])
         ws = wj
     problem = Problem(std_stats, xs, ws, jnp.asarray(ridge / scale**2, dtype))
     return Prepared(problem, shift, scale, stats, univariate, dtype)

@@ -60,7 +60,8 @@ def mvn_logpdf(x: jax.Array, mean: jax.Array, chol: jax.Array) -> jax.Array:
         ``(n,)`` log-densities (``()`` for one point).
     """
     d = mean.shape[-1]
-    z = (x - mean) @ _chol_inverse(chol).T
+    r = x - jnp.reshape(mean, (1,) * (x.ndim - 1) + mean.shape)
+    z = r @ _chol_inverse(chol).T
     half_logdet = jnp.sum(jnp.log(jnp.diagonal(chol)))
     return -0.5 * jnp.sum(z * z, axis=-1) - half_logdet - 0.5 * d * LOG2PI
 

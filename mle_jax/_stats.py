@@ -33,12 +33,12 @@ def suff_stats(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:
     if weights is None:
         count = jnp.asarray(x.shape[0], x.dtype)
         mean = jnp.mean(x, axis=0)
-        xc = x - mean
+        xc = x - mean[None, :]
         return SuffStats(count, mean, xc.T @ xc)
     weights = weights.astype(x.dtype)
     count = jnp.sum(weights)
     mean = (weights @ x) / count
-    xc = x - mean
+    xc = x - mean[None, :]
     return SuffStats(count, mean, xc.T @ (weights[:, None] * xc))
 
 

@@ -39,6 +39,13 @@ class Status:
         NONFINITE: "stopped: the loss or gradient became non-finite (returned the best finite point)",
     }
 
+    NAMES = {CONVERGED: "converged", MAX_STEPS: "max_steps", NONFINITE: "nonfinite"}
+
+    @classmethod
+    def name(cls, code) -> str:
+        """Short name of a status code: ``converged``, ``max_steps`` or ``nonfinite``."""
+        return cls.NAMES.get(int(code), f"unknown({int(code)})")
+
     @classmethod
     def message(cls, code) -> str:
         return cls.MESSAGES.get(int(code), f"unknown status {int(code)}")
