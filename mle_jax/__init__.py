@@ -23,10 +23,13 @@ from ._stats import merge_stats as merge_stats
 from ._stats import suff_stats as suff_stats
 from ._types import Estimate as Estimate
 from ._types import Status as Status
+from .data import Dataset as Dataset
+from .data import load_dataset as load_dataset
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Dataset",
     "Estimate",
     "FitResult",
     "GridResult",
@@ -38,6 +41,7 @@ __all__ = [
     "fit",
     "likelihood",
     "likelihood_grid",
+    "load_dataset",
     "log_likelihood",
     "merge_stats",
     "mvn_logpdf",
