@@ -6,9 +6,12 @@ the *biased* sample covariance (divisor ``n``, not ``n - 1``).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._stats import SuffStats, suff_stats
+from ._stats_np import suff_stats_np
 from ._types import Estimate
 
 __all__ = ["ClosedForm", "closed_form", "closed_form_from_stats"]
@@ -43,6 +46,16 @@ def closed_form(x, weights=None, ridge: float = 0.0) -> ClosedForm:
         >>> float(cf.mean), float(cf.cov)
         (3.0, 3.5)
     """
+    if isinstance(x, np.ndarray) and x.dtype.kind in "fiu" and x.ndim in (1, 2) and x.size:
+        # host data: chunked two-pass statistics without copying x to the device (_stats_np)
+        dtype = x.dtype if x.dtype.kind == "f" else jnp.result_type(float)
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
+        w = None if weights is None else np.asarray(weights)
+        stats = suff_stats_np(x[:, None] if x.ndim == 1 else x, w)
+        cf = closed_form_from_stats(SuffStats(*(jnp.asarray(a, dtype) for a in stats)), ridge)
+        if x.ndim == 1:
+            return ClosedForm(cf.mean[0], cf.cov[0, 0], cf.std[0])
+        return cf
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
