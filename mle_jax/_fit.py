@@ -26,6 +26,7 @@ from . import _validate
 from ._bijections import MvnParams, raw_from_chol
 from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
 from ._stats import SuffStats, affine_stats, suff_stats
+from ._stats_np import suff_stats_np
 from ._types import Estimate, Status
 
 __all__ = ["FitResult", "fit", "default_optimizer", "prepare", "Problem"]
@@ -298,12 +299,18 @@ def prepare(x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns
         count = float(n)
     _validate.check_enough_samples(count, d, ridge)
 
-    xj = jnp.asarray(x, dtype)
-    if univariate:
-        xj = xj[:, None]
-    wj = None if weights is None else jnp.asarray(weights, dtype)
-    stats_dev = _suff_stats_jit(xj, wj)
-    stats = SuffStats(*(np.asarray(a, np.float64) for a in stats_dev))
+    raw = form == "raw"
+    if isinstance(x, np.ndarray) and not raw:
+        # host data: chunked statistics on the host, x is never copied (see _stats_np)
+        stats = SuffStats(*suff_stats_np(x[:, None] if univariate else x, weights))
+        xj = wj = None
+    else:
+        xj = jnp.asarray(x, dtype)
+        if univariate:
+            xj = xj[:, None]
+        wj = None if weights is None else jnp.asarray(weights, dtype)
+        stats_dev = _suff_stats_jit(xj, wj)
+        stats = SuffStats(*(np.asarray(a, np.float64) for a in stats_dev))
     if not (np.all(np.isfinite(stats.mean)) and np.all(np.isfinite(stats.scatter))):
         if not np.all(np.isfinite(np.asarray(x))):
             _validate.raise_nonfinite(x)
