@@ -65,6 +65,8 @@ def suff_stats_np(x: np.ndarray, weights=None, dtype=None):
     total = np.zeros(d)
     for c, wc in chunks():
         total += wc @ c.astype(work, copy=False)
+    if not np.all(np.isfinite(total)):  # NaN/inf (or overflow): the caller finds where
+        return np.float64(count), total / count, np.full((d, d), np.nan)
     mean_w = (total / count).astype(work)
 
     scatter = np.zeros((d, d))
