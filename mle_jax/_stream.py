@@ -1,0 +1,181 @@
+"""One pass over data bigger than memory: chunked, mergeable sufficient statistics.
+
+:func:`mle_jax.fit` takes, besides an array,
+
+* a memory-mapped array (``np.load(path, mmap_mode="r")`` or ``np.memmap``), read in blocks
+  of rows, and
+* an iterator of chunks (a generator, ``pandas.read_csv(..., chunksize=...)``, ...), each an
+  ``(m, d)`` (or ``(m,)``) array or DataFrame, or an ``(x_chunk, w_chunk)`` pair with weights.
+
+Each chunk is reduced on the device to centred statistics (two passes over the chunk, which is
+in memory) and folded into the running total with :func:`mle_jax.merge_stats` (Chan's
+parallel-variance update), so one pass suffices and the memory held is one chunk, whatever
+``n`` is. Chunks are padded with zero-weight rows to a few bucket sizes so that only a few
+shapes are compiled. For a read-only memory map, the pages of a block are released
+(``madvise(MADV_DONTNEED)``) once it is reduced, so that the resident set does not grow
+to the file size (the kernel's page cache keeps them; nothing is lost).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import mmap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from ._stats import SuffStats, merge_stats, suff_stats
+
+__all__ = ["is_stream", "stream_stats", "DEFAULT_CHUNK_BYTES"]
+
+DEFAULT_CHUNK_BYTES = 1 << 24  # 16 MiB of rows per block of a memory map
+
+
+def is_stream(x) -> bool:
+    """``x`` is read in chunks: a ``np.memmap`` or an iterable that is not an array or list."""
+    if isinstance(x, np.memmap):
+        return True
+    if hasattr(x, "shape") or isinstance(x, (list, tuple, str, bytes, collections.abc.Mapping)):
+        return False
+    return isinstance(x, collections.abc.Iterable)
+
+
+@jax.jit
+def _chunk_stats(x, w):
+    stats = suff_stats(x, w)
+    ok = jnp.all(jnp.isfinite(stats.mean)) & jnp.all(jnp.isfinite(stats.scatter))
+    return stats, ok
+
+
+_merge = jax.jit(merge_stats)
+
+
+def _bucket(m: int) -> int:
+    """Pad a chunk of ``m`` rows to a power of two (at least 256): few compiled shapes."""
+    return max(256, 1 << (int(m) - 1).bit_length())
+
+
+def _padded(x: np.ndarray, w: np.ndarray | None, rows: int, dtype):
+    m = x.shape[0]
+    xw = np.ones(m, dtype) if w is None else np.asarray(w, dtype)
+    if rows > m:
+        x = np.concatenate([np.asarray(x, dtype), np.zeros((rows - m, x.shape[1]), dtype)])
+        xw = np.concatenate([xw, np.zeros(rows - m, dtype)])
+    return jnp.asarray(x, dtype), jnp.asarray(xw, dtype)
+
+
+def _release(block: np.ndarray, mm) -> None:
+    """Drop the resident pages under ``block`` (a view into the read-only mapping ``mm``)."""
+    if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    try:
+        base = np.frombuffer(mm, np.uint8).ctypes.data
+        start = block.ctypes.data - base
+        end = start + block.nbytes
+        start -= start % mmap.PAGESIZE
+        mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+    except (OSError, ValueError, TypeError, BufferError):  # an optimisation only
+        pass
+
+
+class _Accumulator:
+    def __init__(self, name: str, columns):
+        self.name, self.columns = name, columns
+        self.total: SuffStats | None = None
+        self.d: int | None = None
+        self.univariate: bool | None = None
+        self.dtype = None
+        self.rows = 0
+
+    def add(self, x, w, rows: int, where: str) -> None:
+        x, univariate = _validate.as_data(x, name=where)
+        if x.ndim == 1:
+            x = x[:, None]
+        d = x.shape[1]
+        if self.d is None:
+            self.d, self.univariate = d, univariate
+            kind = np.dtype(x.dtype)
+            dt = kind if kind.kind == "f" else np.dtype(jnp.result_type(float))
+            self.dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(dt))
+        elif d != self.d or univariate != self.univariate:
+            raise ValueError(
+                f"{where} has {d} column(s) ({'1-D' if univariate else '2-D'}); the first chunk "
+                f"had {self.d} ({'1-D' if self.univariate else '2-D'}): all chunks need the same"
+            )
+        if w is not None:
+            w = np.asarray(w)
+            if w.shape != (x.shape[0],):
+                raise ValueError(f"weights of {where} must have shape ({x.shape[0]},), got {w.shape}")
+            if w.dtype.kind not in "fiub" or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"weights of {where} must be finite, non-negative real numbers")
+        xj, wj = _padded(np.asarray(x), w, rows, self.dtype)
+        stats, ok = _chunk_stats(xj, wj)
+        if not bool(ok):
+            host = np.asarray(x)
+            if not np.all(np.isfinite(host)):
+                _validate.raise_nonfinite(host, name=where)
+            raise ValueError(
+                f"the statistics of {where} overflow in {self.dtype}; rescale or use float64"
+            )
+        self.total = stats if self.total is None else _merge(self.total, stats)
+
+    def result(self) -> tuple[SuffStats, bool, object]:
+        if self.total is None:
+            raise ValueError(f"{self.name} yielded no chunks: there is no data to fit")
+        stats = SuffStats(*(np.asarray(a, np.float64) for a in self.total))
+        if not stats.count > 0:
+            raise ValueError("weights are all zero: there is no data to fit")
+        return stats, bool(self.univariate), self.dtype
+
+
+def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=None):
+    """One pass of mergeable statistics over a memory map or an iterator of chunks.
+
+    Args:
+        x: a ``np.memmap`` ``(n, d)``/``(n,)`` or an iterable of chunks (arrays, DataFrames or
+            ``(x_chunk, w_chunk)`` pairs).
+        weights: ``(n,)`` weights for a memory map (may be a memory map too); for an iterator,
+            yield ``(x_chunk, w_chunk)`` pairs instead.
+        chunk_bytes: block size for a memory map; default ``DEFAULT_CHUNK_BYTES`` (16 MiB).
+        columns: optional column names (messages).
+
+    Returns:
+        ``(stats, univariate, dtype)``: host float64 :class:`SuffStats` of all the data.
+    """
+    chunk_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
+    if isinstance(x, np.memmap):
+        acc = _Accumulator("x", columns)
+        x, _ = _validate.as_data(x)
+        n = x.shape[0]
+        if weights is not None:
+            w_all = np.asarray(weights) if not isinstance(weights, np.memmap) else weights
+            if w_all.shape != (n,):
+                raise ValueError(f"weights must have shape ({n},) to match x, got {w_all.shape}")
+        width = 1 if x.ndim == 1 else x.shape[1]
+        rows = max(256, 1 << max(0, (chunk_bytes // (width * x.itemsize)).bit_length() - 1))
+        mm = getattr(x, "_mmap", None) if getattr(x, "mode", None) == "r" else None
+        for start in range(0, n, rows):
+            block = x[start : start + rows]
+            wb = None if weights is None else w_all[start : start + rows]
+            acc.add(block, wb, rows, f"x rows {start}:{start + block.shape[0]}")
+            _release(block, mm)
+        return acc.result()
+    if weights is not None:
+        raise ValueError(
+            "weights= cannot be combined with an iterator of chunks; yield (x_chunk, w_chunk) "
+            "pairs instead"
+        )
+    acc = _Accumulator("the iterator", columns)
+    for i, chunk in enumerate(x):
+        w = None
+        if isinstance(chunk, tuple) and len(chunk) == 2:
+            chunk, w = chunk
+        if hasattr(chunk, "to_numpy") and not hasattr(chunk, "dtype"):
+            chunk = chunk.to_numpy()
+        if isinstance(chunk, list):
+            chunk = np.asarray(chunk)
+        m = chunk.shape[0] if hasattr(chunk, "shape") and len(chunk.shape) else 0
+        acc.add(chunk, w, _bucket(max(m, 1)), f"chunk {i}")
+    return acc.result()
