@@ -8,7 +8,8 @@ shards are merged with the parallel-variance formula (Chan et al.) written as th
     N = \\sum_k n_k,\\quad \\bar x = \\tfrac1N \\sum_k n_k \\bar x_k,\\quad
     S = \\sum_k \\left[S_k + n_k (\\bar x_k - \\bar x)(\\bar x_k - \\bar x)^\\top\\right],
 
-which is exact and stable (only differences of means enter; no ``sum x x^T`` is formed). A
+which is exact and stable (only differences of means enter; no ``sum x x^T`` is formed;
+all shards are first shifted by one common row, so a large offset costs no precision). A
 shard may be all padding (zero weights, ``n_k = 0``). The result is replicated on every device,
 so every process of a multi-process run reads the same statistics and solves the same small
 problem. Nothing here distributes data: the user's ``jax.Array`` already is.
@@ -26,7 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from ._stats import SuffStats, suff_stats
 
-__all__ = ["row_axes", "is_global", "suff_stats_any", "check_weights_global"]
+__all__ = ["row_axes", "is_global", "suff_stats_any", "check_weights_global", "as_auto"]
 
 _suff_stats_jit = jax.jit(suff_stats)
 
@@ -73,12 +74,16 @@ def _local_stats(x, w):
 @functools.cache
 def _sharded_stats_fn(mesh, axes: tuple[str, ...], weighted: bool):
     def body(x, w=None):
-        count, mean, scatter = _local_stats(x, w)
+        # shift every shard by the same pivot (the first row of the first shard, an exact
+        # psum) so the merge works with numbers of the size of the spread, not the offset
+        first = jax.lax.axis_index(axes) == 0
+        pivot = jax.lax.psum(jnp.where(first, x[0], jnp.zeros_like(x[0])), axes)
+        count, mean, scatter = _local_stats(x - pivot[None, :], w)
         total = jax.lax.psum(count, axes)
         gmean = jax.lax.psum(count * mean, axes) / total
         delta = mean - gmean
         scatter = jax.lax.psum(scatter + count * (delta[:, None] * delta[None, :]), axes)
-        return SuffStats(total, gmean, scatter)
+        return SuffStats(total, gmean + pivot, scatter)
 
     in_specs = (P(axes, None), P(axes)) if weighted else (P(axes, None),)
     return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=P()))
@@ -101,6 +106,23 @@ def suff_stats_any(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:
         return _suff_stats_jit(x, weights)
     fn = _sharded_stats_fn(x.sharding.mesh, axes, weights is not None)
     return fn(x) if weights is None else fn(x, weights)
+
+
+def as_auto(a):
+    """``a`` laid out the same way on a mesh whose axes are ``Auto`` (no data moves).
+
+    Meshes from ``jax.make_mesh`` have ``Explicit`` axes by default, under which JAX refuses
+    to trace a reduction over the sharded sample axis inside ``jax.grad`` without an
+    ``out_sharding`` (the raw-data objective); with ``Auto`` axes XLA inserts the all-reduce.
+    """
+    if not isinstance(a, jax.Array) or not isinstance(a.sharding, NamedSharding):
+        return a
+    mesh = a.sharding.mesh
+    auto = jax.sharding.AxisType.Auto
+    if all(t == auto for t in mesh.axis_types):
+        return a
+    mesh = jax.sharding.Mesh(mesh.devices, mesh.axis_names, axis_types=(auto,) * mesh.devices.ndim)
+    return jax.device_put(a, NamedSharding(mesh, a.sharding.spec))
 
 
 @jax.jit

@@ -8,7 +8,8 @@
   ``(m, d)`` (or ``(m,)``) array or DataFrame, or an ``(x_chunk, w_chunk)`` pair with weights.
 
 Each chunk is reduced on the device to centred statistics (two passes over the chunk, which is
-in memory) and folded into the running total with :func:`mle_jax.merge_stats` (Chan's
+in memory, shifted by the first row so that an offset costs no precision) and folded into
+the running total with :func:`mle_jax.merge_stats` (Chan's
 parallel-variance update), so one pass suffices and the memory held is one chunk, whatever
 ``n`` is. Chunks are padded with zero-weight rows to a few bucket sizes so that only a few
 shapes are compiled. For a read-only memory map, the pages of a block are released
@@ -84,10 +85,11 @@ class _Accumulator:
     def __init__(self, name: str, columns):
         self.name, self.columns = name, columns
         self.total: SuffStats | None = None
+        self.seen = False
         self.d: int | None = None
         self.univariate: bool | None = None
         self.dtype = None
-        self.rows = 0
+        self.pivot = None  # the first row: chunks are reduced as x - pivot (see result)
 
     def add(self, x, w, rows: int, where: str) -> None:
         x, univariate = _validate.as_data(x, name=where)
@@ -110,7 +112,14 @@ class _Accumulator:
                 raise ValueError(f"weights of {where} must have shape ({x.shape[0]},), got {w.shape}")
             if w.dtype.kind not in "fiub" or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError(f"weights of {where} must be finite, non-negative real numbers")
-        xj, wj = _padded(np.asarray(x), w, rows, self.dtype)
+            if not np.any(w > 0):
+                self.seen = True
+                return  # adds nothing
+        if self.pivot is None:
+            self.pivot = np.asarray(x[0], self.dtype)
+        # statistics of x - pivot: values near the spread, not the offset, so the merged
+        # mean keeps full precision however many chunks (a 1e8 offset costs nothing)
+        xj, wj = _padded(np.asarray(x, self.dtype) - self.pivot[None, :], w, rows, self.dtype)
         stats, ok = _chunk_stats(xj, wj)
         if not bool(ok):
             host = np.asarray(x)
@@ -122,9 +131,12 @@ class _Accumulator:
         self.total = stats if self.total is None else _merge(self.total, stats)
 
     def result(self) -> tuple[SuffStats, bool, object]:
+        if self.total is None and self.seen:
+            raise ValueError("weights are all zero: there is no data to fit")
         if self.total is None:
             raise ValueError(f"{self.name} yielded no chunks: there is no data to fit")
         stats = SuffStats(*(np.asarray(a, np.float64) for a in self.total))
+        stats = stats._replace(mean=stats.mean + self.pivot)
         if not stats.count > 0:
             raise ValueError("weights are all zero: there is no data to fit")
         return stats, bool(self.univariate), self.dtype
