@@ -59,6 +59,11 @@ def chol_from_raw(raw: jax.Array) -> jax.Array:
     d = dim_from_num_tril(raw.shape[-1])
     rows, cols = np.tril_indices(d)
     on_diag = rows == cols
+    if isinstance(raw, np.ndarray):  # host arrays (any leading axes): numpy, no dispatches
+        chol = np.zeros((*raw.shape[:-1], d, d), raw.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/nan as jnp gives them
+            chol[..., rows, cols] = np.where(on_diag, np.exp(np.where(on_diag, raw, 0.0)), raw)
+        return chol
     values = jnp.where(on_diag, jnp.exp(jnp.where(on_diag, raw, 0.0)), raw)
     return jnp.zeros((d, d), raw.dtype).at[rows, cols].set(values)
 
@@ -67,8 +72,12 @@ def raw_from_chol(chol: jax.Array) -> jax.Array:
     """Inverse of :func:`chol_from_raw`: ``(d, d)`` -> ``(d*(d+1)/2,)``."""
     d = chol.shape[-1]
     rows, cols = np.tril_indices(d)
-    values = chol[rows, cols]
     on_diag = rows == cols
+    if isinstance(chol, np.ndarray):  # host arrays (any leading axes): numpy, no dispatches
+        values = chol[..., rows, cols]
+        with np.errstate(divide="ignore", invalid="ignore"):  # -inf/nan as jnp gives them
+            return np.where(on_diag, np.log(np.where(on_diag, values, 1.0)), values)
+    values = chol[rows, cols]
     return jnp.where(on_diag, jnp.log(jnp.where(on_diag, values, 1.0)), values)
 
 

@@ -92,3 +92,20 @@ def test_fit_and_closed_form_take_the_host_path_and_agree_with_device_path():
     cf, cf_dev = mj.closed_form(x), mj.closed_form(jnp.asarray(x))
     np.testing.assert_allclose(cf.cov, cf_dev.cov, rtol=1e-10)
     np.testing.assert_allclose(cf.mean, cf_dev.mean, rtol=1e-14)
+
+
+def test_bijections_numpy_path_equals_jax_path_with_batch_axes():
+    """chol_from_raw/raw_from_chol on numpy arrays (the host fast path) match the jnp path."""
+    import jax.numpy as jnp
+
+    from mle_jax._bijections import chol_from_raw, raw_from_chol
+
+    raw = np.random.default_rng(6).normal(size=(3, 2, 10))
+    chol = chol_from_raw(raw)
+    assert isinstance(chol, np.ndarray) and chol.shape == (3, 2, 4, 4)
+    for i in range(3):
+        for j in range(2):
+            np.testing.assert_allclose(chol[i, j], chol_from_raw(jnp.asarray(raw[i, j])), rtol=1e-15)
+            np.testing.assert_allclose(raw_from_chol(chol[i, j]), raw[i, j], rtol=1e-14, atol=1e-15)
+    # invalid factors give -inf/nan like the jnp path, without numpy warnings
+    np.testing.assert_array_equal(raw_from_chol(np.zeros((2, 2))), [-np.inf, 0.0, -np.inf])
