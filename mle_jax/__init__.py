@@ -4,6 +4,7 @@ Everything public is re-exported here; modules whose names start with ``_`` are 
 """
 
 from ._bijections import MvnParams as MvnParams
+from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._fit import FitResult as FitResult
 from ._fit import default_optimizer as default_optimizer
 from ._fit import fit as fit
@@ -37,6 +38,7 @@ __all__ = [
     "Status",
     "SuffStats",
     "closed_form",
+    "enable_compilation_cache",
     "default_optimizer",
     "fit",
     "likelihood",
