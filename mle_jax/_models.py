@@ -97,8 +97,9 @@ class ModelSpec:
     (a user callable, hashed by identity, or ``None``), ``profile`` (``True`` when one
     scalar parameter is held fixed for a profile likelihood). Traced: ``shift``/``scale``
     ``(d,)`` (standardisation), ``mean0`` ``(d,)`` and ``chol0`` ``(d, d)`` (fixed values,
-    standardised), ``prior_data`` (a built-in prior, a pytree), ``profile_kind`` (0: a mean, 1: a variance), ``profile_index`` and
-    ``profile_value`` (standardised): one compiled loop serves every profiled parameter.
+    standardised), ``prior_data`` (a built-in prior, a pytree), ``profile_kind`` (0: a mean,
+    1: a variance), ``profile_index`` and ``profile_value`` (standardised): one compiled loop
+    serves every profiled parameter.
     """
 
     _STATIC = ("covariance", "fix_mean", "fix_cov", "univariate", "prior_fn", "profile")

@@ -99,7 +99,7 @@ class NormalInverseWishart:
         >>> import jax.numpy as jnp
         >>> prior = NormalInverseWishart(loc=0.0, kappa=1.0, dof=3.0, psi=2.0)
         >>> round(float(prior(0.5, 1.5)), 4)
-        -2.5977
+        -2.7646
     """
 
     def __init__(self, loc, kappa, dof, psi):

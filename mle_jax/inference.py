@@ -462,8 +462,6 @@ def profile_interval(
             if ht > 0:
                 end = to_value(_root(h, inside, t, h_in, ht, xtol * step))
                 break
-            if ht < h_in:  # the profile went down: the fit was not at the minimum
-                pass
             inside, h_in = t, ht
         if end is None:
             end = (0.0 if log_scale else -math.inf) if sign < 0 else math.inf
@@ -487,9 +485,9 @@ def num_params(result) -> int:
     free covariance; fixed parts count 0.
     """
     opts = _options(result)
-    d = int(np.prod(np.shape(result.mean)[-1:])) if np.ndim(result.mean) else 1
-    if np.ndim(result.nll) and np.ndim(result.mean) == np.ndim(result.nll):
-        d = 1  # a batch of univariate fits
+    # the mean has one axis more than the NLL for multivariate fits (batched or not)
+    multivariate = np.ndim(result.mean) > np.ndim(result.nll)
+    d = int(np.shape(result.mean)[-1]) if multivariate else 1
     k_mean = 0 if opts.fix_mean is not None else d
     if opts.fix_cov is not None:
         k_cov = 0

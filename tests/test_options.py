@@ -203,13 +203,22 @@ def test_lkj_normalizer_and_density():
             scale=2.0
         ).logpdf(s[1])
         np.testing.assert_allclose(prior(np.zeros(2), cov), want, rtol=1e-12)
+        jitted = jax.jit(lambda p, m, c: p(m, c))(prior, np.zeros(2), cov)  # a pytree, traced
+        np.testing.assert_allclose(jitted, want, rtol=1e-12)
     # d = 3, eta = 1: the volume of 3 x 3 correlation matrices is pi^2 / 2
     np.testing.assert_allclose(
         mj._priors.lkj_log_normalizer(1.0, 3), np.log(np.pi**2 / 2), rtol=1e-14
     )
-    # d = 4, eta = 1: Monte-Carlo-free check against the LKJ volume formula's recursion
-    # c_d(1) = c_{d-1}(1) * pi^{(d-1)/2} Gamma((d-1)/2 + 1 - ...) is awkward; use d = 1 instead:
+    # d = 4, eta = 1: 32 pi^2 / 27 (Lewandowski et al. 2009); d = 1: nothing to normalise
+    np.testing.assert_allclose(
+        mj._priors.lkj_log_normalizer(1.0, 4), np.log(32 * np.pi**2 / 27), rtol=1e-14
+    )
     np.testing.assert_allclose(mj._priors.lkj_log_normalizer(2.0, 1), 0.0)
+    # d = 3, eta = 2.5: Monte Carlo over the cube of correlations (det R > 0 is the support)
+    r = np.random.default_rng(0).uniform(-1, 1, size=(400_000, 3))
+    det = 1 - np.sum(r**2, axis=1) + 2 * np.prod(r, axis=1)
+    mc = 8 * np.mean(np.where(det > 0, np.abs(det) ** 1.5, 0.0))
+    np.testing.assert_allclose(mj._priors.lkj_log_normalizer(2.5, 3), np.log(mc), atol=0.01)
 
 
 def test_lkj_half_normal_univariate_map_closed_form(data):
@@ -226,6 +235,7 @@ def test_lkj_half_normal_map_matches_brute_force(data):
     res = mj.fit(data, prior=prior)
     assert_converged(res)
     n, m, s = moments(data)
+    log_c = float(mj._priors.lkj_log_normalizer(3.0, 3))
 
     def neg_post(p):  # p = (mean, log-diagonal Cholesky), NLL from the moments, in numpy
         chol = np.zeros((3, 3))
@@ -237,9 +247,7 @@ def test_lkj_half_normal_map_matches_brute_force(data):
         nll = 0.5 * (n * (3 * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1]) + quad)
         sd = np.sqrt(np.diag(cov))
         corr = cov / np.outer(sd, sd)
-        log_prior = (3.0 - 1.0) * np.linalg.slogdet(corr)[1] - float(
-            mj._priors.lkj_log_normalizer(3.0, 3)
-        )
+        log_prior = (3.0 - 1.0) * np.linalg.slogdet(corr)[1] - log_c
         log_prior += scipy.stats.halfnorm(scale=[0.5, 1.0, 0.3]).logpdf(sd).sum()
         return nll - log_prior
 

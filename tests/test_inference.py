@@ -1,0 +1,369 @@
+"""Inference: standard errors, Wald and profile-likelihood intervals, model choice, summary.
+
+Oracles: the closed-form standard errors of the Gaussian MLE, finite differences of the NLL,
+closed-form profile likelihoods and a brute-force profile (scipy's BFGS for the inner
+minimisation), scipy's normal quantiles and densities.
+"""
+
+import jax
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.stats
+
+import mle_jax as mj
+from mle_jax import inference
+
+N = 150
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    a = np.array([[1.0, 0.0, 0.0], [0.6, 1.2, 0.0], [-0.3, 0.4, 0.7]])
+    return rng.normal(size=(N, 3)) @ a.T + np.array([2.0, -1.0, 10.0])
+
+
+@pytest.fixture(scope="module")
+def full(data):
+    return mj.fit(data)
+
+
+def mle(x):
+    n = len(x)
+    m = x.mean(0)
+    return n, m, (x - m).T @ (x - m) / n if x.ndim == 2 else np.mean((x - m) ** 2)
+
+
+def nll_stats(mean, cov, n, xbar, s):
+    """Total NLL from the MLE moments, numpy (an independent implementation)."""
+    d = len(xbar)
+    r = xbar - mean
+    quad = np.trace(np.linalg.solve(cov, n * s + n * np.outer(r, r)))
+    return 0.5 * (n * (d * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1]) + quad)
+
+
+def chol_from(p, d):
+    chol = np.zeros((d, d))
+    chol[np.tril_indices(d)] = p
+    chol[np.diag_indices(d)] = np.exp(np.diag(chol))
+    return chol
+
+
+# ----------------------------------------------------------------------------- standard errors
+
+
+def test_standard_errors_closed_form(data, full):
+    n, m, s = mle(data)
+    se = mj.standard_errors(full, data)
+    np.testing.assert_allclose(se.mean, np.sqrt(np.diag(s) / n), rtol=1e-7)
+    v = np.diag(s)
+    np.testing.assert_allclose(se.cov, np.sqrt((np.outer(v, v) + s**2) / n), rtol=1e-7)
+    np.testing.assert_allclose(se.std, np.sqrt(v / (2 * n)), rtol=1e-7)
+    assert se.cov.shape == (3, 3) and len(se.names) == 3 + 6 and se.vcov.shape == (9, 9)
+    assert se.names[:4] == ("mean[0]", "mean[1]", "mean[2]", "var[0]")
+
+
+def test_standard_errors_univariate(data):
+    x = data[:, 1]
+    res = mj.fit(x)
+    n, m, var = mle(x)
+    se = mj.standard_errors(res, x)
+    sd = np.sqrt(var)
+    np.testing.assert_allclose(
+        [se.mean, se.cov, se.std],
+        [sd / np.sqrt(n), var * np.sqrt(2 / n), sd / np.sqrt(2 * n)],
+        rtol=1e-7,
+    )
+    assert se.names == ("mean", "var")
+
+
+def test_vcov_is_the_inverse_finite_difference_hessian(data, full):
+    """Central differences of the NLL in theta = (mean, lower triangle of cov)."""
+    n, m, s = mle(data)
+    d = 3
+    rows, cols = np.tril_indices(d)
+    theta0 = np.concatenate([np.asarray(full.mean), np.asarray(full.cov)[rows, cols]])
+
+    def f(theta):
+        cov = np.zeros((d, d))
+        cov[rows, cols] = theta[d:]
+        cov[cols, rows] = theta[d:]
+        return nll_stats(theta[:d], cov, n, m, s)
+
+    p = theta0.size
+    h = 1e-4 * np.maximum(np.abs(theta0), 0.1)
+    hess = np.zeros((p, p))
+    for i in range(p):
+        for j in range(p):
+            ei, ej = np.eye(p)[i] * h[i], np.eye(p)[j] * h[j]
+            hess[i, j] = (
+                f(theta0 + ei + ej)
+                - f(theta0 + ei - ej)
+                - f(theta0 - ei + ej)
+                + f(theta0 - ei - ej)
+            ) / (4 * h[i] * h[j])
+    se = mj.standard_errors(full, data)
+    want = np.linalg.inv(hess)
+    np.testing.assert_allclose(se.vcov, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_standard_errors_of_model_options(data):
+    n, m, s = mle(data)
+    v = np.diag(s)
+    # diagonal: independent variances, structural zeros have SE 0
+    se = mj.standard_errors(mj.fit(data, covariance="diag"), data)
+    np.testing.assert_allclose(np.diag(se.cov), v * np.sqrt(2 / n), rtol=1e-7)
+    np.testing.assert_array_equal(np.asarray(se.cov) * (1 - np.eye(3)), 0.0)
+    np.testing.assert_allclose(se.mean, np.sqrt(v / n), rtol=1e-7)
+    # spherical: one variance from n * d squares
+    res = mj.fit(data, covariance="spherical")
+    se = mj.standard_errors(res, data)
+    np.testing.assert_allclose(
+        np.diag(se.cov), float(res.cov[0, 0]) * np.sqrt(2 / (n * 3)), rtol=1e-7
+    )
+    # fixed mean: mean SE 0, covariance SEs of the scatter about the fixed mean
+    mu = np.array([2.0, -1.0, 10.0])
+    res = mj.fit(data, fix_mean=mu)
+    sm = (data - mu).T @ (data - mu) / n
+    se = mj.standard_errors(res, data)
+    np.testing.assert_array_equal(se.mean, 0.0)
+    vm = np.diag(sm)
+    np.testing.assert_allclose(se.cov, np.sqrt((np.outer(vm, vm) + sm**2) / n), rtol=1e-7)
+    # fixed covariance: SE(mean_i) = sqrt(C_ii / n), nothing else estimated
+    c = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])
+    se = mj.standard_errors(mj.fit(data, fix_cov=c), data)
+    np.testing.assert_allclose(se.mean, np.sqrt(np.diag(c) / n), rtol=1e-9)
+    np.testing.assert_array_equal(se.cov, 0.0)
+
+
+def test_weights_replication_and_deletion_in_standard_errors(data, full):
+    w = np.random.default_rng(2).integers(0, 4, size=N)
+    w[:5] = 0
+    rep = np.repeat(data, w, axis=0)
+    a = mj.standard_errors(mj.fit(data, weights=w), data, weights=w)
+    b = mj.standard_errors(mj.fit(rep), rep)
+    for ea, eb in zip(a[:3], b[:3], strict=True):
+        np.testing.assert_allclose(ea, eb, rtol=1e-7)
+    keep = w > 0
+    a = mj.standard_errors(mj.fit(data, weights=keep * 1.0), data, weights=keep * 1.0)
+    b = mj.standard_errors(mj.fit(data[keep]), data[keep])
+    np.testing.assert_allclose(a.cov, b.cov, rtol=1e-7)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-7)
+
+
+def test_map_standard_errors_are_the_laplace_approximation(data):
+    """Univariate NIW: the inverse Hessian of the negative log posterior in (mean, var)."""
+    x = data[:, 0]
+    prior = mj.NormalInverseWishart(loc=1.0, kappa=3.0, dof=4.0, psi=2.0)
+    res = mj.fit(x, prior=prior)
+    n, m, var = mle(x)
+
+    def f(t):
+        mean, v = t
+        nll = 0.5 * n * np.log(2 * np.pi * v) + 0.5 * np.sum((x - mean) ** 2) / v
+        lp = scipy.stats.norm(1.0, np.sqrt(v / 3.0)).logpdf(mean)
+        return nll - lp - scipy.stats.invgamma(2.0, scale=1.0).logpdf(v)
+
+    t0 = np.array([float(res.mean), float(res.cov)])
+    h = 1e-4 * np.abs(t0)
+    hess = np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * h[i], np.eye(2)[j] * h[j]
+            hess[i, j] = (f(t0 + ei + ej) - f(t0 + ei - ej) - f(t0 - ei + ej) + f(t0 - ei - ej)) / (
+                4 * h[i] * h[j]
+            )
+    se = mj.standard_errors(res, x)
+    want = np.linalg.inv(hess)
+    np.testing.assert_allclose(se.vcov, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_param_covariance_under_jit_equals_eager(data, full):
+    prep, spec, free = inference._setup(full, data, None)
+    eager = inference.param_covariance(prep.problem, free)
+    jitted = jax.jit(inference.param_covariance)(prep.problem, free)
+    for a, b in zip(eager, jitted, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- intervals
+
+
+@pytest.mark.parametrize("level", [0.8, 0.99])
+def test_wald_intervals_at_any_level(data, full, level):
+    se = mj.standard_errors(full, data)
+    ci = mj.wald_intervals(full, data, level=level)
+    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    np.testing.assert_allclose(ci.lower.mean, full.mean - z * se.mean, rtol=1e-12)
+    np.testing.assert_allclose(ci.upper.cov, full.cov + z * se.cov, rtol=1e-12)
+    np.testing.assert_allclose(ci.upper.std, full.std + z * se.std, rtol=1e-12)
+
+
+def brute_profile(data, kind, i, value):
+    """min over every other parameter (scipy BFGS, numpy NLL) with mean[i] or var[i] held."""
+    n, m, s = mle(data)
+    d = data.shape[1]
+
+    def unpack(p):
+        mean = np.insert(p[: d - 1], i, value) if kind == "mean" else p[:d]
+        chol = chol_from(p[d - 1 :] if kind == "mean" else p[d:], d)
+        cov = chol @ chol.T
+        if kind == "var":
+            scale = np.ones(d)
+            scale[i] = np.sqrt(value / cov[i, i])
+            cov = cov * np.outer(scale, scale)
+        return mean, cov
+
+    chol0 = np.asarray(mj.MvnParams.from_mean_cov(m, s).chol_raw)
+    p0 = np.concatenate([np.delete(m, i) if kind == "mean" else m, chol0])
+    opt = scipy.optimize.minimize(
+        lambda p: nll_stats(*unpack(p), n, m, s), p0, method="BFGS", options={"gtol": 1e-9}
+    )
+    return opt.fun
+
+
+def test_profile_of_a_mean_closed_form_and_brute_force(data, full):
+    n, m, s = mle(data)
+    i = 1
+    # closed form: min over the rest = n/2 log(1 + (xbar_i - v)^2 / S_ii) + NLL_min
+    values = m[i] + np.array([-0.2, 0.05, 0.3])
+    prof = mj.profile_nll(full, data, f"mean[{i}]", values)
+    closed = float(full.nll) + 0.5 * n * np.log1p((m[i] - values) ** 2 / s[i, i])
+    np.testing.assert_allclose(prof, closed, rtol=1e-10)
+    brute = [brute_profile(data, "mean", i, v) for v in values[:2]]
+    np.testing.assert_allclose(prof[:2], brute, rtol=1e-9)
+    lo, hi = mj.profile_interval(full, data, f"mean[{i}]", level=0.9)
+    q = scipy.stats.chi2.ppf(0.9, 1)
+    half = np.sqrt(s[i, i] * np.expm1(q / n))
+    np.testing.assert_allclose([lo, hi], [m[i] - half, m[i] + half], rtol=1e-9)
+
+
+def test_profile_of_a_variance_and_a_std(data, full):
+    n, m, s = mle(data)
+    i = 2
+    s2 = s[i, i]
+    q = scipy.stats.chi2.ppf(0.95, 1)
+    # closed form: the profile of cov[i, i] is the marginal one, n/2 (log(v/s) + s/v - 1)
+    g = lambda v: 0.5 * n * (np.log(v / s2) + s2 / v - 1) - q / 2
+    want = [scipy.optimize.brentq(g, s2 / 10, s2), scipy.optimize.brentq(g, s2, 10 * s2)]
+    lo, hi = mj.profile_interval(full, data, f"cov[{i},{i}]")
+    np.testing.assert_allclose([lo, hi], want, rtol=1e-8)
+    # brute force at the ends: the profile there is the threshold
+    for end in (lo, hi):
+        np.testing.assert_allclose(
+            brute_profile(data, "var", i, end), float(full.nll) + q / 2, rtol=1e-9
+        )
+    # invariance: the interval of the std is the square root
+    np.testing.assert_allclose(
+        mj.profile_interval(full, data, ("std", i)), np.sqrt(want), rtol=1e-8
+    )
+
+
+def test_profile_univariate(data):
+    x = data[:, 0]
+    res = mj.fit(x)
+    n, m, var = mle(x)
+    q = scipy.stats.chi2.ppf(0.95, 1)
+    half = np.sqrt(var * np.expm1(q / n))
+    np.testing.assert_allclose(mj.profile_interval(res, x, "mean"), [m - half, m + half], rtol=1e-9)
+    g = lambda v: 0.5 * n * (np.log(v / var) + var / v - 1) - q / 2
+    want = np.array(
+        [scipy.optimize.brentq(g, var / 10, var), scipy.optimize.brentq(g, var, 10 * var)]
+    )
+    np.testing.assert_allclose(mj.profile_interval(res, x, "var"), want, rtol=1e-8)
+    np.testing.assert_allclose(mj.profile_interval(res, x, "std"), np.sqrt(want), rtol=1e-8)
+    # the profile at the estimate is the minimum
+    np.testing.assert_allclose(mj.profile_nll(res, x, "std", [float(res.std)]), res.nll, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- model choice
+
+
+def test_loglik_aic_bic_num_params(data, full):
+    n, m, s = mle(data)
+    ll = scipy.stats.multivariate_normal(m, s).logpdf(data).sum()
+    np.testing.assert_allclose(mj.loglik(full), ll, rtol=1e-10)
+    assert mj.num_params(full) == 9
+    np.testing.assert_allclose(mj.aic(full), 2 * 9 - 2 * ll, rtol=1e-10)
+    np.testing.assert_allclose(mj.bic(full), 9 * np.log(N) - 2 * ll, rtol=1e-10)
+    np.testing.assert_allclose(jax.jit(mj.loglik)(full), ll, rtol=1e-10)
+    assert mj.num_params(mj.fit(data, covariance="diag")) == 6
+    assert mj.num_params(mj.fit(data, covariance="spherical")) == 4
+    assert mj.num_params(mj.fit(data, fix_mean=np.zeros(3))) == 6
+    assert mj.num_params(mj.fit(data, fix_cov=np.eye(3))) == 3
+    assert mj.num_params(mj.fit(data[:, 0])) == 2
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_summary_on_iris(capsys):
+    x, columns = mj.load_dataset("iris")
+    res = mj.fit(x)
+    out = mj.summary(res, x, columns=columns)
+    printed = capsys.readouterr().out
+    assert "Gaussian fit results" in printed and "mean[Sepal.Length]" in printed
+    assert printed.strip() == out.text.strip()
+    n, m, s = mle(x)
+    assert len(out.names) == 4 + 10 and out.num_params == 14 and out.count == 150
+    np.testing.assert_allclose(out.estimate[:4], m, rtol=1e-9)
+    np.testing.assert_allclose(out.se[:4], np.sqrt(np.diag(s) / n), rtol=1e-7)
+    rows, cols = np.tril_indices(4)
+    v = np.diag(s)
+    np.testing.assert_allclose(
+        out.se[4:], np.sqrt((v[rows] * v[cols] + s[rows, cols] ** 2) / n), rtol=1e-7
+    )
+    np.testing.assert_allclose(out.z, out.estimate / out.se, rtol=1e-12)
+    np.testing.assert_allclose(
+        out.pvalue, 2 * scipy.stats.norm.sf(np.abs(out.z)), rtol=1e-9, atol=1e-300
+    )
+    z = scipy.stats.norm.ppf(0.975)
+    np.testing.assert_allclose(out.lower, out.estimate - z * out.se, rtol=1e-12)
+    np.testing.assert_allclose(
+        out.loglik, scipy.stats.multivariate_normal(m, s).logpdf(x).sum(), rtol=1e-10
+    )
+    assert out.rows()[0]["name"] == "mean[Sepal.Length]"
+
+
+def test_summary_shows_only_estimated_parameters(data):
+    diag = mj.summary(mj.fit(data, covariance="diag"), data, print_table=False)
+    assert diag.names == ("mean[0]", "mean[1]", "mean[2]", "var[0]", "var[1]", "var[2]")
+    assert diag.num_params == 6 and "diag covariance" in diag.text
+    fixed = mj.summary(mj.fit(data, fix_mean=np.zeros(3)), data, print_table=False)
+    assert len(fixed.names) == 6 and fixed.names[0] == "var[0]"
+
+
+def test_summary_with_profile_intervals(data):
+    x = data[:, 2]
+    res = mj.fit(x)
+    out = mj.summary(res, x, interval="profile", level=0.9, print_table=False)
+    assert out.names == ("mean", "var")
+    np.testing.assert_allclose(
+        [out.lower[0], out.upper[0]], mj.profile_interval(res, x, "mean", level=0.9)
+    )
+    np.testing.assert_allclose(
+        [out.lower[1], out.upper[1]], mj.profile_interval(res, x, "var", level=0.9)
+    )
+    assert "90% profile-likelihood intervals" in out.text
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_inference_bad_input(data, full):
+    with pytest.raises(ValueError, match="pass the data and weights the fit was made with"):
+        mj.standard_errors(full, data[:-1])
+    with pytest.raises(ValueError, match="level must be in"):
+        mj.wald_intervals(full, data, level=1.5)
+    with pytest.raises(ValueError, match="off-diagonal covariance"):
+        mj.profile_interval(full, data, "cov[1,0]")
+    with pytest.raises(ValueError, match="parameter kind"):
+        mj.profile_nll(full, data, "corr[1]", [0.0])
+    with pytest.raises(ValueError, match="one index in"):
+        mj.profile_nll(full, data, "mean[3]", [0.0])
+    with pytest.raises(ValueError, match="interval must be"):
+        mj.summary(full, data, interval="bootstrap")
+    fixed = mj.fit(data, fix_mean=np.zeros(3))
+    with pytest.raises(ValueError, match="the mean is fixed"):
+        mj.profile_interval(fixed, data, "mean[0]")
