@@ -27,7 +27,9 @@ def default_cache_dir() -> str:
     return os.path.join(base, "mle_jax", "jax")
 
 
-def enable_compilation_cache(path: str | os.PathLike | None = None, *, min_compile_time_secs: float = 0.0) -> str:
+def enable_compilation_cache(
+    path: str | os.PathLike | None = None, *, min_compile_time_secs: float = 0.0
+) -> str:
     """Turn on JAX's persistent compilation cache (global JAX config; opt-in).
 
     Later processes that call this with the same ``path`` load compiled fit loops from disk
@@ -54,7 +56,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None, *, min_compi
     min_compile_time_secs = float(min_compile_time_secs)
     if not min_compile_time_secs >= 0:
         raise ValueError(f"min_compile_time_secs must be >= 0, got {min_compile_time_secs}")
-    path = os.path.abspath(os.path.expanduser(os.fspath(path) if path is not None else default_cache_dir()))
+    path = os.fspath(path) if path is not None else default_cache_dir()
+    path = os.path.abspath(os.path.expanduser(path))
     os.makedirs(path, exist_ok=True)
     previous = jax.config.jax_compilation_cache_dir
     jax.config.update("jax_enable_compilation_cache", True)

@@ -15,10 +15,10 @@ def _exact_mean(x, w=None):
     n, d = x.shape
     w = np.ones(n) if w is None else w
     tw = sum(Fraction(float(v)) for v in w)
-    return np.array(
-        [float(sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x[:, j], w)) / tw)
-         for j in range(d)]
-    )
+    def col(j):
+        return sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x[:, j], w, strict=True))
+
+    return np.array([float(col(j) / tw) for j in range(d)])
 
 
 def _ref_scatter(x, w=None):
@@ -105,7 +105,8 @@ def test_bijections_numpy_path_equals_jax_path_with_batch_axes():
     assert isinstance(chol, np.ndarray) and chol.shape == (3, 2, 4, 4)
     for i in range(3):
         for j in range(2):
-            np.testing.assert_allclose(chol[i, j], chol_from_raw(jnp.asarray(raw[i, j])), rtol=1e-15)
+            jax_chol = chol_from_raw(jnp.asarray(raw[i, j]))
+            np.testing.assert_allclose(chol[i, j], jax_chol, rtol=1e-15)
             np.testing.assert_allclose(raw_from_chol(chol[i, j]), raw[i, j], rtol=1e-14, atol=1e-15)
     # invalid factors give -inf/nan like the jnp path, without numpy warnings
     np.testing.assert_array_equal(raw_from_chol(np.zeros((2, 2))), [-np.inf, 0.0, -np.inf])

@@ -1,0 +1,607 @@
+"""Benchmarks of mle_jax against its peers on the same generated data, in one run.
+
+Usage (from the repository root, with the ``bench`` extra installed)::
+
+    python -m benchmarks.run                 # full run (~10 min on 2 CPU cores)
+    python -m benchmarks.run --quick         # smoke run (< 1 min): small sizes, float64
+    python -m benchmarks.run --write-docs    # also rewrite the tables in docs/benchmarks.md,
+                                             # the figure docs/bench_time_vs_n.png and
+                                             # benchmarks/results.json
+
+What is measured, per size, dtype and method (see ``benchmarks/peers.py`` for the methods):
+
+* warm: median wall time of repeated calls after one untimed warm-up call (so JIT
+  compilation is excluded); slow methods that compile nothing are timed once;
+* ratio: warm time / warm time of the numpy closed form (``x.mean(0)`` and
+  ``(x - m).T @ (x - m) / n``) on the same data in the same run;
+* iterations, converged (the gradient reached the common tolerance), and the error against
+  the closed form: ``max(|mean - m| / max std, |cov - C| / max |C|)``, with ``m, C`` the
+  float64 two-pass closed form of the same data;
+* cold: the first call in a fresh Python process (imports excluded and reported apart,
+  compilation included), for mle_jax with and without JAX's persistent compilation cache.
+
+Nothing here is imported by the package or its tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+FIGURE = ROOT / "docs" / "bench_time_vs_n.png"
+RESULTS = ROOT / "benchmarks" / "results.json"
+START, END = "<!-- tables:start -->", "<!-- tables:end -->"
+
+# (n, d); d = 0 means univariate data of shape (n,)
+FULL_SIZES = [(10_000, 2), (10_000, 10), (100_000, 10), (1_000_000, 10), (100_000, 50),
+              (100_000, 0)]
+QUICK_SIZES = [(10_000, 2), (10_000, 10), (10_000, 0)]
+
+
+def setup_jax():
+    """float64 on; the library itself never flips this (see DESIGN.md)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def make_data(n, d, dtype=np.float64, seed=0):
+    """Gaussian data with a known, moderately conditioned covariance.
+
+    The correlation has eigenvalues log-spaced from 1 to 100 (condition number 100) in a
+    random basis, the standard deviations are uniform in [0.5, 5] and the means N(0, 10^2).
+    Univariate (``d = 0``): ``N(3, 2^2)`` of shape ``(n,)``. The L-BFGS step count grows with
+    the conditioning of the correlation (roughly as its square root); a harder case is timed
+    separately (``--cond``).
+    """
+    rng = np.random.default_rng(seed)
+    if d == 0:
+        return (3.0 + 2.0 * rng.standard_normal(n)).astype(dtype)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    corr = (q * np.logspace(0, 2, d)) @ q.T
+    s = 1 / np.sqrt(np.diagonal(corr))
+    corr = corr * s[:, None] * s[None, :]
+    std = rng.uniform(0.5, 5.0, d)
+    chol = np.linalg.cholesky(corr) * std[:, None]
+    x = rng.standard_normal((n, d)) @ chol.T + rng.normal(0.0, 10.0, d)
+    return x.astype(dtype)
+
+
+def reference(x):
+    x64 = np.asarray(x, np.float64)
+    x64 = x64[:, None] if x64.ndim == 1 else x64
+    m = x64.mean(axis=0)
+    xc = x64 - m
+    return m, xc.T @ xc / x64.shape[0]
+
+
+def error(out, ref):
+    m, c = ref
+    std = np.sqrt(np.max(np.diagonal(c)))
+    mean = np.atleast_1d(np.asarray(out.mean, np.float64))
+    cov = np.atleast_2d(np.asarray(out.cov, np.float64))
+    return float(max(np.max(np.abs(mean - m)) / std, np.max(np.abs(cov - c)) / np.max(np.abs(c))))
+
+
+# ---------------------------------------------------------------------------------- timing
+
+
+def time_call(fn, x, *, warm_up, budget=1.5, max_repeats=7, min_repeats=3):
+    """(median seconds, repeats, first-call seconds, out). Repeats until ``budget`` is spent."""
+    first = None
+    if warm_up:
+        t = time.perf_counter()
+        out = fn(x)
+        first = time.perf_counter() - t
+    times = []
+    spent = 0.0
+    while len(times) < max_repeats:
+        t = time.perf_counter()
+        out = fn(x)
+        dt = time.perf_counter() - t
+        times.append(dt)
+        spent += dt
+        if first is None:
+            first = dt
+        if len(times) >= min_repeats and spent > budget:
+            break
+        if dt > 2.0 and not warm_up:  # slow and nothing to compile: one timing is enough
+            break
+        if dt > 2.0 and len(times) >= 1 and warm_up:
+            break
+    return statistics.median(times), len(times), first, out
+
+
+def run_size(n, d, dtype, methods, *, quick, log):
+    from benchmarks import peers
+
+    x = make_data(n, d, dtype)
+    ref = reference(x)
+    dd = max(d, 1)
+    rows = []
+    for m in methods:
+        if m.max_n_d is not None and (n > m.max_n_d[0] or dd > m.max_n_d[1]):
+            continue
+        try:
+            fn = m.make(dd, dtype)
+        except ImportError as e:  # a peer that is not installed
+            log(f"  skip {m.name}: {e}")
+            continue
+        xin = x if d > 0 else x[:, None]
+        if m.name.startswith("mle_jax"):
+            xin = x  # mle_jax takes (n,) univariate data as it is
+        med, reps, first, out = time_call(fn, xin, warm_up=m.compiles,
+                                          budget=0.5 if quick else 1.5)
+        row = {
+            "n": n, "d": d, "dtype": np.dtype(dtype).name, "method": m.name,
+            "family": m.family, "warm_s": med, "repeats": reps, "first_call_s": first,
+            "iters": out.iters, "converged": out.converged, "error": error(out, ref),
+            "note": out.note,
+        }
+        rows.append(row)
+        log(f"  {m.name:38s} {med * 1e3:10.2f} ms  x{reps}  it={out.iters}  "
+            f"conv={out.converged}  err={row['error']:.1e} {out.note}")
+    base = next(r["warm_s"] for r in rows if r["method"] == peers.BASELINE)
+    for r in rows:
+        r["ratio"] = r["warm_s"] / base
+    return rows
+
+
+# --------------------------------------------------------------------------------- batched
+
+
+def run_batched(batch, n, d, *, quick, log):
+    """B independent (n, d) fits: mle_jax.fit_many vs loops of peers and vectorised numpy."""
+    import jax.numpy as jnp
+
+    import mle_jax as mj
+    from benchmarks import peers
+
+    xs = np.stack([make_data(n, d, np.float64, seed=s) for s in range(batch)])
+    rows = []
+
+    def record(name, fn, warm_up, note="", check=True, subset=None):
+        """``subset``: time a loop over the first ``subset`` problems, scale to ``batch``."""
+        data = xs if subset is None else xs[:subset]
+        med, reps, first, out = time_call(fn, data, warm_up=warm_up,
+                                          budget=0.5 if quick else 1.5)
+        if subset is not None:
+            med, first = med * batch / subset, first * batch / subset
+            note = f"timed on {subset} fits, scaled x{batch // subset}"
+        means, covs, iters, conv = out
+        err = 0.0
+        if check:
+            for k in range(len(data)):
+                err = max(err, error(peers.Out(means[k], covs[k]), reference(xs[k])))
+        rows.append({"batch": batch, "n": n, "d": d, "method": name, "warm_s": med,
+                     "repeats": reps, "first_call_s": first, "iters": iters,
+                     "converged": conv, "error": err, "note": note})
+        log(f"  {name:38s} {med * 1e3:10.2f} ms  x{reps}  it={iters} conv={conv} "
+            f"err={err:.1e} {note}")
+
+    def numpy_vec(xs):
+        m = xs.mean(axis=1)
+        xc = xs - m[:, None, :]
+        return m, np.einsum("bni,bnj->bij", xc, xc) / n, None, None
+
+    record("numpy vectorised (baseline)", numpy_vec, False)
+
+    if hasattr(mj, "fit_many"):
+        def fit_many(xs):
+            r = mj.fit_many(xs)
+            return (np.asarray(r.mean), np.asarray(r.cov), int(np.max(r.num_steps)),
+                    bool(np.all(r.converged)))
+        record("mle_jax fit_many", fit_many, True)
+    else:
+        log("  mle_jax.fit_many not available")
+
+    def fit_loop(xs):
+        res = [mj.fit(x) for x in xs]
+        return ([np.asarray(r.mean) for r in res], [np.asarray(r.cov) for r in res],
+                max(int(r.num_steps) for r in res), all(bool(r.converged) for r in res))
+
+    record("loop of mle_jax fit", fit_loop, True, subset=min(batch, 200))
+
+    scipy_fit = peers.scipy_lbfgsb(d, np.float64)
+
+    def scipy_loop(xs):
+        res = [scipy_fit(x) for x in xs]  # noqa: B023
+        return ([r.mean for r in res], [r.cov for r in res], max(r.iters for r in res),
+                all(r.converged for r in res))
+
+    record("loop of scipy L-BFGS-B", scipy_loop, False, subset=min(batch, 100))
+
+    solver = peers._plain_jax_solver()
+    import jax
+
+    vsolve = jax.jit(jax.vmap(solver, in_axes=(0, 0, None)))
+
+    def plain_vmap(xs):
+        inits = [peers.init_params(x) for x in xs]
+        init = (jnp.asarray(np.stack([i[0] for i in inits])),
+                jnp.asarray(np.stack([i[1] for i in inits])))
+        (mean, raw), count, gn = vsolve(init, jnp.asarray(xs), jnp.asarray(1e-9))
+        mean, raw = np.asarray(mean), np.asarray(raw)
+        covs = []
+        for k in range(batch):
+            _, chol = peers.unpack(np.concatenate([mean[k], raw[k]]), d)
+            covs.append(chol @ chol.T)
+        return mean, covs, int(np.max(count)), bool(np.all(np.asarray(gn) <= 1e-9))
+
+    record("plain JAX vmap(optax L-BFGS)", plain_vmap, True)
+
+    emp = peers.sklearn_empirical(d, np.float64)
+
+    def sk_loop(xs):
+        res = [emp(x) for x in xs]
+        return [r.mean for r in res], [r.cov for r in res], None, None
+
+    record("loop of sklearn EmpiricalCovariance", sk_loop, False)
+    base = rows[0]["warm_s"]
+    for r in rows:
+        r["ratio"] = r["warm_s"] / base
+    return rows
+
+
+# ------------------------------------------------------------------------- raw-data Adam
+
+
+def run_adam_overhead(n, d, *, quick, log):
+    """Per-step cost of fit(form="raw", optimizer=adam) vs one jitted NLL+gradient call.
+
+    The marginal step cost is (T(K2) - T(K1)) / (K2 - K1) with tol=0 (all steps run); the
+    reference is ``jax.value_and_grad`` of ``mle_jax``'s own objective on the same
+    standardised raw problem, jitted, one call.
+    """
+    import jax
+    import optax
+
+    import mle_jax as mj
+    from mle_jax import _fit
+
+    x = make_data(n, d, np.float64)
+    opt = optax.adam(1e-2)
+    k1, k2 = (10, 60) if quick else (20, 220)
+
+    def fit_k(k):
+        return lambda x: mj.fit(x, form="raw", optimizer=opt, max_steps=k, tol=0.0)
+
+    t1 = time_call(fit_k(k1), x, warm_up=True, budget=0.5 if quick else 2.0)[0]
+    t2 = time_call(fit_k(k2), x, warm_up=True, budget=0.5 if quick else 2.0)[0]
+    prep = _fit.prepare(x, form="raw")
+    params = jax.tree.map(lambda a: a + 0.01, _fit.MvnParams(
+        jax.numpy.zeros(d), jax.numpy.zeros(d * (d + 1) // 2)))
+    vg = jax.jit(jax.value_and_grad(_fit.objective))
+    evalf = lambda _: jax.block_until_ready(vg(params, prep.problem))  # noqa: E731
+    te = time_call(evalf, None, warm_up=True, budget=0.5 if quick else 1.0, max_repeats=51,
+                   min_repeats=11)[0]
+    per_step = (t2 - t1) / (k2 - k1)
+    row = {"n": n, "d": d, "k1": k1, "k2": k2, "fit_k1_s": t1, "fit_k2_s": t2,
+           "per_step_s": per_step, "eval_s": te, "ratio_marginal": per_step / te,
+           "ratio_total": t2 / k2 / te}
+    log(f"  Adam raw n={n} d={d}: per step {per_step * 1e3:.3f} ms, one NLL+grad "
+        f"{te * 1e3:.3f} ms: marginal ratio {row['ratio_marginal']:.2f}, "
+        f"total/K2 ratio {row['ratio_total']:.2f}")
+    return row
+
+
+# ------------------------------------------------------------------------------- cold runs
+
+
+COLD_METHODS = ["mle_jax fit (default)", "mle_jax closed_form", "plain JAX + optax L-BFGS",
+                "scipy L-BFGS-B (analytic grad)", "PyTorch LBFGS", "numpy (centred, baseline)",
+                "sklearn GaussianMixture(1)"]
+
+
+def cold_child(args):
+    """In a fresh process: import, make the data (untimed), time the first call."""
+    t0 = time.perf_counter()
+    if args.cache:
+        setup_jax()
+        import mle_jax as mj
+
+        mj.enable_compilation_cache(args.cache)
+    if "JAX" in args.cold_one or "mle_jax" in args.cold_one:
+        setup_jax()
+    if "PyTorch" in args.cold_one:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    from benchmarks import peers
+
+    m = peers.BY_NAME[args.cold_one]
+    d = max(args.d, 1)
+    fn = m.make(d, np.float64)
+    t_import = time.perf_counter() - t0
+    x = make_data(args.n, args.d, np.float64)
+    if not m.name.startswith("mle_jax") and args.d == 0:
+        x = x[:, None]
+    t = time.perf_counter()
+    out = fn(x)
+    first = time.perf_counter() - t
+    print(json.dumps({"import_s": t_import, "first_call_s": first, "iters": out.iters}))
+
+
+def run_cold(method, n, d, *, cache=None, torch_threads=1):
+    cmd = [sys.executable, "-m", "benchmarks.run", "--cold-one", method, "--n", str(n),
+           "--d", str(d), "--torch-threads", str(torch_threads)]
+    if cache:
+        cmd += ["--cache", cache]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        return {"method": method, "error": p.stderr[-500:]}
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r.update({"method": method, "n": n, "d": d, "process_s": wall,
+              "cache": "none" if not cache else "populated"})
+    return r
+
+
+def run_colds(sizes, *, quick, log, torch_threads):
+    rows = []
+    n10 = 10_000 if quick else 100_000
+    methods = ["mle_jax fit (default)"] if quick else COLD_METHODS
+    for name in methods:
+        r = run_cold(name, n10, 10, torch_threads=torch_threads)
+        rows.append(r)
+        first, imports = r.get("first_call_s", float("nan")), r.get("import_s", float("nan"))
+        log(f"  cold {name:38s} n={n10} d=10: first call {first:.2f} s (imports {imports:.2f} s)")
+    if not quick:
+        for n, d in sizes:
+            if (n, d) == (n10, 10):
+                continue
+            r = run_cold("mle_jax fit (default)", n, d)
+            rows.append(r)
+            log(f"  cold mle_jax fit n={n} d={d}: {r.get('first_call_s', float('nan')):.2f} s")
+    with tempfile.TemporaryDirectory() as cache:
+        r0 = run_cold("mle_jax fit (default)", n10, 10, cache=cache)  # fills the cache
+        r0["cache"] = "empty (filling)"
+        rows.append(r0)
+        for _ in range(1 if quick else 2):
+            r = run_cold("mle_jax fit (default)", n10, 10, cache=cache)
+            rows.append(r)
+            log(f"  cold mle_jax fit n={n10} d=10 with persistent cache: "
+                f"{r.get('first_call_s', float('nan')):.2f} s (filling run "
+                f"{r0.get('first_call_s', float('nan')):.2f} s)")
+    return rows
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def versions():
+    out = {"python": platform.python_version()}
+    for mod in ["numpy", "scipy", "jax", "jaxlib", "optax", "torch", "sklearn", "statsmodels",
+                "mle_jax"]:
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a peer not installed
+            out[mod] = "not installed"
+    return out
+
+
+def machine():
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "load_avg_1_5_15": [round(v, 2) for v in load]}
+
+
+def fmt_time(s):
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def size_label(n, d):
+    return f"n={n:.0e}, univariate" if d == 0 else f"n={n:.0e}, d={d}"
+
+
+def markdown(res):
+    lines = []
+    ver, mach = res["versions"], res["machine"]
+    lines.append(f"Run: `{res['command']}` on {res['date']} UTC, {res['wall_s']:.0f} s.")
+    lines.append(f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['platform']}; load "
+                 f"average at start {mach['load_avg_1_5_15']} and end {res['load_end']}.")
+    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".")
+    lines.append(f"PyTorch threads: {res['torch_threads']}.")
+    lines.append("")
+    for dtype in res["dtypes"]:
+        for n, d in res["sizes"]:
+            rows = [r for r in res["rows"] if r["n"] == n and r["d"] == d and r["dtype"] == dtype]
+            if not rows:
+                continue
+            base = next(r for r in rows if r["ratio"] == 1.0 or "baseline" in r["method"])
+            lines.append(f"#### {size_label(n, d)}, {dtype} (numpy closed form: "
+                         f"{fmt_time(base['warm_s'])})")
+            lines.append("")
+            lines.append("| method | time / numpy | warm | iterations | converged | error |"
+                         " note |")
+            lines.append("|---|---:|---:|---:|:---:|---:|---|")
+            for r in rows:
+                it = "" if r["iters"] is None else str(r["iters"])
+                cv = "" if r["converged"] is None else ("yes" if r["converged"] else "no")
+                lines.append(f"| {r['method']} | {r['ratio']:.3g}x | {fmt_time(r['warm_s'])} |"
+                             f" {it} | {cv} | {r['error']:.1e} | {r['note']} |")
+            lines.append("")
+    if res.get("batched"):
+        b = res["batched"][0]
+        lines.append(f"#### Batched: {b['batch']} fits of (n={b['n']}, d={b['d']}), float64")
+        lines.append("")
+        lines.append("| method | time / numpy | warm | max iterations | all converged | "
+                     "max error | note |")
+        lines.append("|---|---:|---:|---:|:---:|---:|---|")
+        for r in res["batched"]:
+            it = "" if r["iters"] is None else str(r["iters"])
+            cv = "" if r["converged"] is None else ("yes" if r["converged"] else "no")
+            lines.append(f"| {r['method']} | {r['ratio']:.3g}x | {fmt_time(r['warm_s'])} | {it}"
+                         f" | {cv} | {r['error']:.1e} | {r['note']} |")
+        lines.append("")
+    if res.get("adam"):
+        lines.append("#### Raw-data Adam: driver overhead per step")
+        lines.append("")
+        lines.append("| n, d | one NLL+grad (jitted) | fit per step (marginal) | ratio | "
+                     "fit total / K2 | ratio |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for a in res["adam"]:
+            lines.append(f"| {a['n']:.0e}, {a['d']} | {a['eval_s'] * 1e3:.3f} ms | "
+                         f"{a['per_step_s'] * 1e3:.3f} ms | {a['ratio_marginal']:.2f}x | "
+                         f"{a['fit_k2_s'] / a['k2'] * 1e3:.3f} ms | {a['ratio_total']:.2f}x |")
+        lines.append("")
+    if res.get("cold"):
+        lines.append("#### Cold: first call in a fresh process (float64)")
+        lines.append("")
+        lines.append("| method | n, d | persistent cache | first call | imports before it |")
+        lines.append("|---|---|---|---:|---:|")
+        for c in res["cold"]:
+            if "error" in c:
+                lines.append(f"| {c['method']} | | | failed | |")
+                continue
+            lines.append(f"| {c['method']} | {size_label(c['n'], c['d'])} | {c['cache']} | "
+                         f"{c['first_call_s']:.2f} s | {c['import_s']:.2f} s |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def figure(res, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in res["rows"] if r["d"] == 10 and r["dtype"] == "float64"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for name in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted((r["n"], r["warm_s"]) for r in rows if r["method"] == name)
+        if len(pts) < 2:
+            continue
+        style = "-o" if name.startswith("mle_jax") else ("--s" if "numpy" in name else ":^")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n (samples), d = 10, float64")
+    ax.set_ylabel("warm time per fit [s]")
+    ax.set_title("Gaussian MLE: time vs n (median of repeats, 2-core CPU)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_docs(res):
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(head + START + "\n" + markdown(res) + "\n" + END + tail)
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, float64 only (< 1 min)")
+    p.add_argument("--write-docs", action="store_true",
+                   help="rewrite the tables in docs/benchmarks.md, the figure and results.json")
+    p.add_argument("--out", type=Path, default=None, help="write the results JSON here")
+    p.add_argument("--no-cold", action="store_true", help="skip the fresh-process runs")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="torch.set_num_threads (default 1: with 2 threads on a busy shared "
+                        "machine torch's OpenMP spin-waits made a step ~100x slower)")
+    p.add_argument("--budget", type=float, default=10.0,
+                   help="seconds one iterative peer run may take before it is stopped "
+                        "(reported as not converged, note 'time budget'); quick mode: 1.5")
+    p.add_argument("--methods", default=None, help="comma-separated subset of method names")
+    p.add_argument("--cold-one", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--cache", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--d", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.cold_one:
+        return cold_child(args)
+
+    setup_jax()
+    from benchmarks import peers
+
+    peers.TIME_BUDGET = 1.5 if args.quick else args.budget
+    try:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    except ImportError:
+        pass
+    from benchmarks import peers
+
+    t_start = time.perf_counter()
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    mach = machine()
+    methods = peers.METHODS
+    if args.methods:
+        keep = {s.strip() for s in args.methods.split(",")}
+        methods = [m for m in methods if m.name in keep or m.name == peers.BASELINE]
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    dtypes = [np.float64] if args.quick else [np.float64, np.float32]
+    rows = []
+    for dtype in dtypes:
+        for n, d in sizes:
+            log(f"{size_label(n, d)} {np.dtype(dtype).name}")
+            ms = methods
+            if np.dtype(dtype) == np.float32:  # float32: skip the slowest peers
+                ms = [m for m in methods if "statsmodels" not in m.name]
+            rows += run_size(n, d, dtype, ms, quick=args.quick, log=log)
+    log("batched")
+    batched = run_batched(20 if args.quick else 1000, 200, 3, quick=args.quick, log=log)
+    log("raw-data Adam overhead")
+    adam = [run_adam_overhead(n, 10, quick=args.quick, log=log)
+            for n in ([10_000] if args.quick else [100_000, 1_000_000])]
+    cold = [] if args.no_cold else run_colds(sizes, quick=args.quick, log=log,
+                                             torch_threads=args.torch_threads)
+    cmd = "python -m benchmarks.run" + (" --quick" if args.quick else "")
+    res = {
+        "command": cmd, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "wall_s": time.perf_counter() - t_start, "machine": mach,
+        "load_end": [round(v, 2) for v in os.getloadavg()], "versions": versions(),
+        "torch_threads": args.torch_threads, "sizes": sizes,
+        "dtypes": [np.dtype(t).name for t in dtypes], "rows": rows, "batched": batched,
+        "adam": adam, "cold": cold,
+    }
+    print()
+    print(markdown(res))
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=1, default=str))
+    if args.write_docs:
+        RESULTS.write_text(json.dumps(res, indent=1, default=str))
+        figure(res, FIGURE)
+        write_docs(res)
+        log(f"wrote {DOC}, {FIGURE}, {RESULTS}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
