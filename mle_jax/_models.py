@@ -440,6 +440,10 @@ def init_free(spec: ModelSpec, init_std: MvnParams) -> FreeParams:
     """Standardised full starting parameters -> :class:`FreeParams` of ``spec`` (the fixed
     parts are dropped); checks the prior there."""
     chol = chol_from_raw(init_std.chol_raw)
+    diag = jnp.diagonal(chol)
+    if not bool(jnp.all(jnp.isfinite(chol)) & jnp.all(diag > 0)):
+        # e.g. the default start for a constant column (allowed with a prior or fix_cov)
+        chol = jnp.eye(chol.shape[0], dtype=chol.dtype)
     free = free_from_mean_cov(spec, init_std.mean, chol @ chol.T)
     check_prior_value(spec, free)
     return free
