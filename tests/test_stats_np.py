@@ -110,3 +110,13 @@ def test_bijections_numpy_path_equals_jax_path_with_batch_axes():
             np.testing.assert_allclose(raw_from_chol(chol[i, j]), raw[i, j], rtol=1e-14, atol=1e-15)
     # invalid factors give -inf/nan like the jnp path, without numpy warnings
     np.testing.assert_array_equal(raw_from_chol(np.zeros((2, 2))), [-np.inf, 0.0, -np.inf])
+
+
+def test_non_contiguous_input_gives_the_same_statistics(chunk):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(202, 3)) + 1e6
+    for view in (np.asfortranarray(x), x[::2], x[:, ::-1]):
+        want = suff_stats_np(np.ascontiguousarray(view))
+        got = suff_stats_np(view)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-15)
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=1e-12 * np.abs(want[2]).max())
