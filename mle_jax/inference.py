@@ -307,16 +307,9 @@ class _Profiler:
         self.max_steps = int(max_steps)
         self.tol = jnp.asarray(default_tol(self.dtype) if tol is None else float(tol), self.dtype)
         self.minimum = float(self.count * _models.objective(free, prep.problem)) + self.const
-        theta = np.asarray(_theta(spec, free), np.float64)
-        m = d * (d + 1) // 2
-        var_hat = np.asarray(
-            jnp.diagonal(jnp.zeros((d, d)).at[np.tril_indices(d)].set(theta[d : d + m]))
-        )
-        self.estimate = {
-            "mean": theta[idx],
-            "var": var_hat[idx],
-            "std": math.sqrt(var_hat[idx]),
-        }[kind]
+        theta = np.asarray(_theta(spec, free), np.float64)  # (mean, tril(cov), std)
+        std_hat = theta[d + d * (d + 1) // 2 + idx]
+        self.estimate = {"mean": theta[idx], "var": std_hat**2, "std": std_hat}[kind]
         self.unconverged = 0
 
     def __call__(self, value: float) -> float:
