@@ -109,7 +109,9 @@ class _Accumulator:
         if w is not None:
             w = np.asarray(w)
             if w.shape != (x.shape[0],):
-                raise ValueError(f"weights of {where} must have shape ({x.shape[0]},), got {w.shape}")
+                raise ValueError(
+                    f"weights of {where} must have shape ({x.shape[0]},), got {w.shape}"
+                )
             if w.dtype.kind not in "fiub" or not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError(f"weights of {where} must be finite, non-negative real numbers")
             if not np.any(w > 0):

@@ -41,12 +41,14 @@ _EIGHT_DEVICES = textwrap.dedent(
         # the same problem on one device: 1e-10 relative (float64)
         assert bool(res.converged), (what, res.message)
         scale = np.sqrt(np.atleast_2d(ref.cov).diagonal().max())
-        assert np.abs(np.asarray(res.mean) - np.asarray(ref.mean)).max() <= 1e-10 * scale + 4e-16 * np.abs(np.asarray(ref.mean)).max(), what
+        err = np.abs(np.asarray(res.mean) - np.asarray(ref.mean)).max()
+        assert err <= 1e-10 * scale + 4e-16 * np.abs(np.asarray(ref.mean)).max(), what
         assert rel(res.cov, ref.cov) < 1e-10, (what, rel(res.cov, ref.cov))
         assert abs(float(res.nll) - float(ref.nll)) <= 1e-10 * abs(float(ref.nll)), what
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(1003, 3)) @ np.array([[1.0, 0.5, 0.0], [0.0, 2.0, 0.3], [0.0, 0.0, 3.0]]) + 1e5
+    a = np.array([[1.0, 0.5, 0.0], [0.0, 2.0, 0.3], [0.0, 0.0, 3.0]])
+    x = rng.normal(size=(1003, 3)) @ a + 1e5
     ref = mj.fit(x)
     cf = mj.closed_form(x)
 
@@ -177,7 +179,7 @@ def test_two_processes_equal_the_single_process_fit(tmp_path):
         for p in procs:
             if p.poll() is None:  # pragma: no cover
                 p.kill()
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-4000:]
     results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
     assert results[0] == results[1]  # every process holds the same (replicated) answer

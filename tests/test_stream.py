@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
@@ -68,7 +69,7 @@ def test_iterator_of_chunks_univariate_multivariate_weighted():
     rng = np.random.default_rng(2)
     x = random_gaussian(rng, 2, 3000, offset=1e8)
     cuts = [0, 7, 700, 701, 2000, 3000]  # uneven, including a one-row chunk
-    chunks = [x[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    chunks = [x[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     res = mj.fit(iter(chunks))
     _close(res, *_cf(x), rtol=1e-8)
     _close(res, *(np.asarray(a) for a in mj.fit(x)[:2]))
@@ -78,13 +79,14 @@ def test_iterator_of_chunks_univariate_multivariate_weighted():
     _close(res, m[0], v[0, 0], rtol=1e-8)
     _close(res, *(np.asarray(a) for a in mj.fit(x[:, 0])[:2]))
     w = rng.uniform(0, 2, size=len(x))
-    pairs = ((x[a:b], w[a:b]) for a, b in zip(cuts[:-1], cuts[1:]))
+    pairs = ((x[a:b], w[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True))
     res = mj.fit(pairs)
     _close(res, *_cf(x, w), rtol=1e-8)
     _close(res, *(np.asarray(a) for a in mj.fit(x, weights=w)[:2]))
     before = [c.copy() for c in chunks]
     mj.fit(iter(chunks))
-    assert all(np.array_equal(a, b) for a, b in zip(chunks, before))  # inputs not mutated
+    # inputs not mutated
+    assert all(np.array_equal(a, b) for a, b in zip(chunks, before, strict=True))
 
 
 def test_pandas_chunked_csv(tmp_path):
@@ -125,3 +127,17 @@ def test_lists_stay_data_and_are_not_streamed():
     assert not _stream.is_stream([[1.0, 2.0], [3.0, 4.0]])
     assert not _stream.is_stream(np.zeros((3, 2)))
     assert _stream.is_stream(iter([np.zeros((3, 2))]))
+
+
+_GPU = [d for d in jax.devices() if d.platform == "gpu"]
+
+
+@pytest.mark.skipif(not _GPU, reason="needs a GPU (pip install -e '.[cuda12]')")
+def test_streamed_fit_on_the_gpu_equals_the_cpu(npy, monkeypatch):
+    x, path = npy
+    monkeypatch.setattr(_stream, "DEFAULT_CHUNK_BYTES", 24 * 1024)
+    res = mj.fit(np.load(path, mmap_mode="r"))
+    assert {d.platform for d in res.status.devices()} == {"gpu"}
+    with jax.default_device(jax.devices("cpu")[0]):
+        ref = mj.fit(x)
+    _close(res, np.asarray(ref.mean), np.asarray(ref.cov))
