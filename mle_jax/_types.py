@@ -32,14 +32,19 @@ class Status:
     CONVERGED = 0
     MAX_STEPS = 1
     NONFINITE = 2
+    INVALID = 3  # fit_many(on_invalid='skip'): a member's data could not be fitted
 
     MESSAGES = {
         CONVERGED: "converged: gradient norm below tol",
         MAX_STEPS: "stopped at max_steps before the gradient norm reached tol",
         NONFINITE: "stopped: the loss or gradient became non-finite (returned the best finite point)",
+        INVALID: "not fitted: invalid data (too few samples, constant or dependent columns, "
+        "NaN/inf, zero weights); fit_many(..., on_invalid='raise') says which and why",
     }
 
-    NAMES = {CONVERGED: "converged", MAX_STEPS: "max_steps", NONFINITE: "nonfinite"}
+    NAMES = {
+        CONVERGED: "converged", MAX_STEPS: "max_steps", NONFINITE: "nonfinite", INVALID: "invalid"
+    }
 
     @classmethod
     def name(cls, code) -> str:
