@@ -1,0 +1,211 @@
+"""Figures: each renders to a real PNG (Agg), is labelled, and draws the right numbers.
+
+Oracles: the closed form (peak of the likelihood curve, minimum of the NLL surface),
+scipy's chi-square quantiles, the ellipse equation, the fit's recorded path.
+"""
+
+import io
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.image import imread  # noqa: E402
+
+import mle_jax as mj  # noqa: E402
+from mle_jax import plotting  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def assert_real_png(fig, min_px=300):
+    """Rendered, non-trivial size, not blank: many non-white pixels and several colours."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    assert buf.tell() > 8_000
+    buf.seek(0)
+    img = imread(buf)
+    h, w = img.shape[:2]
+    assert h >= min_px and w >= min_px
+    rgb = img[..., :3]
+    non_white = np.mean(np.any(rgb < 0.95, axis=-1))
+    assert 0.03 < non_white < 0.97, non_white
+    colours = np.unique((rgb.reshape(-1, 3) * 31).round().astype(int), axis=0)
+    assert len(colours) > 20
+    return img
+
+
+def assert_labelled(ax, legend=True):
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    if legend:
+        assert ax.get_legend() is not None and ax.get_legend().get_texts()
+
+
+def line(ax, label):
+    (ln,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return ln
+
+
+@pytest.fixture(scope="module")
+def x1():
+    return np.random.default_rng(0).normal(30.0, 2.0, size=60)
+
+
+@pytest.fixture(scope="module")
+def paths(x1):
+    init = (25.0, 9.0)
+    return {
+        "Adam": mj.fit(x1, optimizer=optax.adam(0.1), init=init, trace=True, max_steps=300),
+        "L-BFGS": mj.fit(x1, init=init, trace=True),
+    }
+
+
+def test_matplotlib_not_imported_by_package():
+    import subprocess
+
+    code = (
+        "import sys, mle_jax, mle_jax.plotting; "
+        "print('matplotlib' in sys.modules, 'scipy' in sys.modules, 'tqdm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False"]
+
+
+def test_chi2_ppf_matches_scipy():
+    from scipy import stats
+
+    p = np.array([0.0, 1e-6, 0.01, 0.3, 0.5, 0.9, 0.999999])
+    for df in (1, 2, 3, 7.5, 40):
+        np.testing.assert_allclose(plotting.chi2_ppf(p, df), stats.chi2.ppf(p, df), rtol=1e-10,
+                                   atol=1e-12)
+    with pytest.raises(ValueError):
+        plotting.chi2_ppf(1.0, 2)
+
+
+def test_mahalanobis_matches_direct_formula():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20, 3))
+    cf = mj.closed_form(x)
+    r = x - np.asarray(cf.mean)
+    expect = np.einsum("ni,ij,nj->n", r, np.linalg.inv(np.asarray(cf.cov)), r)
+    np.testing.assert_allclose(plotting.mahalanobis_sq(x, cf.mean, cf.cov), expect, rtol=1e-10)
+    # the squared distances average to d at the MLE (trace identity)
+    assert abs(expect.mean() - 3) < 1e-10
+
+
+def test_point_densities_shows_seed_numbers():
+    ax = plotting.point_densities(32.0, [(28.0, 2.0), (30.0, 2.0)])
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["0.027", "0.121"]
+    assert_labelled(ax)
+    assert_real_png(ax.figure)
+
+
+def test_likelihood_curve_peaks_at_sample_mean(x1):
+    ax = plotting.likelihood_curve(x1[:8], std=2.0)
+    ln = line(ax, "likelihood")
+    mu, y = ln.get_data()
+    assert abs(mu[np.argmax(y)] - x1[:8].mean()) <= (mu[1] - mu[0])
+    assert_labelled(ax)
+    assert_real_png(ax.figure)
+    ax = plotting.likelihood_curve(x1, log=True)  # default std: the MLE
+    assert "log" in ax.get_ylabel()
+    with pytest.raises(ValueError, match="std"):
+        plotting.likelihood_curve(32.0)
+
+
+def test_nll_surface_with_paths(x1, paths):
+    ax = plotting.nll_surface(x1, paths, show_grid_min=True)
+    assert_labelled(ax)
+    assert_real_png(ax.figure)
+    # the drawn paths are the recorded iterates
+    for name, r in paths.items():
+        ln = line(ax, f"{name} ({int(r.num_steps)} steps)")
+        mx, sy = ln.get_data()
+        np.testing.assert_allclose(mx, np.asarray(r.path.mean))
+        np.testing.assert_allclose(sy, np.asarray(r.path.std))
+        assert mx.size == int(r.num_steps) + 1
+    # the grid minimum is within a cell of the closed form
+    (gm,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("grid minimum")]
+    gx, gy = gm.get_data()
+    cf = mj.closed_form(x1)
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    assert abs(gx[0] - float(cf.mean)) <= (xlim[1] - xlim[0]) / 159
+    assert abs(gy[0] - float(cf.std)) <= (ylim[1] - ylim[0]) / 159
+
+
+def test_nll_surface_rejects_fit_without_path(x1):
+    with pytest.raises(ValueError, match="trace=True"):
+        plotting.nll_surface(x1, {"no path": mj.fit(x1)})
+
+
+def test_loss_history(paths):
+    ax = plotting.loss_history(paths)
+    assert_labelled(ax)
+    assert ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(lbl.startswith("L-BFGS:") and "converged" in lbl for lbl in labels)
+    assert_real_png(ax.figure)
+
+
+def test_ellipse_plot_on_faithful():
+    x, cols = mj.load_dataset("faithful")
+    fit = mj.fit(x)
+    ax = plotting.ellipse_plot(x, {"fit": fit}, columns=cols, levels=(0.95,))
+    assert (ax.get_xlabel(), ax.get_ylabel()) == tuple(cols)
+    assert_labelled(ax)
+    assert_real_png(ax.figure)
+    # every drawn point satisfies the ellipse equation at the chi2(2) 95% quantile
+    ex, ey = line(ax, "fit: 95% region").get_data()
+    d2 = plotting.mahalanobis_sq(np.stack([ex, ey], 1), fit.mean, fit.cov)
+    np.testing.assert_allclose(d2, -2 * np.log(0.05), rtol=1e-8)
+
+
+def test_pairwise_ellipses_iris():
+    x, cols = mj.load_dataset("iris", subset="setosa")
+    fig = plotting.pairwise_ellipses(x, {"fit": mj.fit(x)}, columns=cols)
+    axes = np.array(fig.axes).reshape(4, 4)
+    assert axes[3, 0].get_xlabel() == cols[0] and axes[3, 0].get_ylabel() == cols[3]
+    assert not axes[0, 3].axison
+    assert fig.get_suptitle() and fig.legends
+    assert_real_png(fig, min_px=500)
+
+
+def test_qq_plot_points():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(80, 2))
+    ax = plotting.qq_plot(x)
+    assert_labelled(ax)
+    assert_real_png(ax.figure)
+    from scipy import stats
+
+    theo, dist = line(ax, "data").get_data()
+    cf = mj.closed_form(x)
+    np.testing.assert_allclose(dist, np.sort(plotting.mahalanobis_sq(x, cf.mean, cf.cov)))
+    np.testing.assert_allclose(theo, stats.chi2.ppf((np.arange(80) + 0.5) / 80, 2), rtol=1e-9)
+
+
+def test_plot_fit_dispatches_on_dimension(x1):
+    fig = plotting.plot_fit(x1, mj.fit(x1))
+    assert fig.axes[0].get_ylabel() == "density"
+    assert_real_png(fig)
+    x2 = np.random.default_rng(3).normal(size=(50, 2))
+    assert plotting.plot_fit(x2, mj.fit(x2)).axes[0].get_title().startswith("Data and fitted")
+    x3 = np.random.default_rng(3).normal(size=(50, 3))
+    assert len(plotting.plot_fit(x3, mj.fit(x3)).axes) == 9
+
+
+def test_draws_on_given_axes(x1):
+    fig, axes = plt.subplots(1, 2)
+    assert plotting.likelihood_curve(x1, ax=axes[0]) is axes[0]
+    assert plotting.qq_plot(x1, ax=axes[1]) is axes[1]
+    assert len(fig.axes) == 2
