@@ -19,6 +19,8 @@ from ._nll import nll as nll
 from ._nll import normal_logpdf as normal_logpdf
 from ._nll import normal_pdf as normal_pdf
 from ._oracles import closed_form as closed_form
+from ._priors import LKJHalfNormal as LKJHalfNormal
+from ._priors import NormalInverseWishart as NormalInverseWishart
 from ._stats import SuffStats as SuffStats
 from ._stats import merge_stats as merge_stats
 from ._stats import suff_stats as suff_stats
@@ -26,6 +28,18 @@ from ._types import Estimate as Estimate
 from ._types import Status as Status
 from .data import Dataset as Dataset
 from .data import load_dataset as load_dataset
+from .inference import Intervals as Intervals
+from .inference import StandardErrors as StandardErrors
+from .inference import Summary as Summary
+from .inference import aic as aic
+from .inference import bic as bic
+from .inference import loglik as loglik
+from .inference import num_params as num_params
+from .inference import profile_interval as profile_interval
+from .inference import profile_nll as profile_nll
+from .inference import standard_errors as standard_errors
+from .inference import summary as summary
+from .inference import wald_intervals as wald_intervals
 
 __version__ = "0.1.0"
 
@@ -34,9 +48,16 @@ __all__ = [
     "Estimate",
     "FitResult",
     "GridResult",
+    "Intervals",
+    "LKJHalfNormal",
     "MvnParams",
+    "NormalInverseWishart",
+    "StandardErrors",
     "Status",
     "SuffStats",
+    "Summary",
+    "aic",
+    "bic",
     "closed_form",
     "enable_compilation_cache",
     "default_optimizer",
@@ -45,6 +66,7 @@ __all__ = [
     "likelihood_grid",
     "load_dataset",
     "log_likelihood",
+    "loglik",
     "merge_stats",
     "mvn_logpdf",
     "mvn_nll",
@@ -52,5 +74,11 @@ __all__ = [
     "nll",
     "normal_logpdf",
     "normal_pdf",
+    "num_params",
+    "profile_interval",
+    "profile_nll",
+    "standard_errors",
     "suff_stats",
+    "summary",
+    "wald_intervals",
 ]

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _progress, _validate
+from . import _models, _progress, _validate
 from ._bijections import MvnParams, raw_from_chol
 from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
 from ._stats import SuffStats, affine_stats, suff_stats
@@ -54,6 +54,9 @@ class FitResult(NamedTuple):
         count: ``()`` number of samples (sum of the weights).
         path: an :class:`Estimate` with a leading ``(num_steps + 1,)`` axis of the iterates,
             when ``trace=True``; else ``None``.
+        options: the model options of the fit (covariance structure, fixed values, prior,
+            ridge), a leafless pytree that :mod:`mle_jax.inference` reads; ``None`` when not
+            set by :func:`fit` (then the default full model).
     """
 
     mean: jax.Array
@@ -68,6 +71,7 @@ class FitResult(NamedTuple):
     loss_history: jax.Array
     count: jax.Array
     path: Estimate | None = None
+    options: Any = None
 
     @property
     def message(self):
@@ -103,16 +107,25 @@ class Problem(NamedTuple):
         x: ``(n, d)`` standardised data for ``form="raw"``; else ``None``.
         weights: ``(n,)`` frequency weights for ``form="raw"``, or ``None``.
         ridge: ``(d,)`` ridge penalty in standardised units (``ridge / scale**2``).
+        model: ``None`` (the default full Gaussian: nothing extra is traced) or a
+            ``_models.ModelSpec``: covariance structure, fixed mean/covariance, prior.
     """
 
     stats: SuffStats
     x: jax.Array | None
     weights: jax.Array | None
     ridge: jax.Array
+    model: Any = None
 
 
 def objective(params: MvnParams, problem: Problem) -> jax.Array:
-    """Mean NLL per sample (plus the ridge penalty) of the standardised problem: ``()``."""
+    """Mean NLL per sample (plus the ridge penalty) of the standardised problem: ``()``.
+
+    With ``problem.model`` set, ``params`` are that model's ``_models.FreeParams`` and the
+    prior's ``-log p / count`` is added (see :mod:`mle_jax._models`).
+    """
+    if problem.model is not None:
+        return _models.objective(params, problem)
     chol = params.chol
     if problem.x is None:
         s = problem.stats
@@ -272,6 +285,13 @@ def solve(
 
 def finish(state: _State, problem: Problem):
     """A finished loop state -> ``(state, final_nll)`` as :func:`solve` returns them."""
+    if problem.model is not None:  # model parameters -> full standardised MvnParams
+        full = functools.partial(_models.to_mvn, problem.model)
+        state = state._replace(
+            params=full(state.params),
+            best=full(state.best),
+            path=None if state.path is None else jax.vmap(full)(state.path),
+        )
     st = problem.stats
     final_nll = mvn_nll_stats(state.best.mean, state.best.chol, st.count, st.mean, st.scatter)
     return state, final_nll
@@ -302,8 +322,13 @@ def _float_dtype(x):
     return jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
-def prepare(x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns=None) -> Prepared:
+def prepare(
+    x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns=None, options=None
+) -> Prepared:
     """Validate ``x`` and build the standardised :class:`Problem` for :func:`solve`.
+
+    ``options`` (a ``_models.FitOptions``) switches to the model path: the checks that model
+    needs and a per-column standardisation, with a ``_models.ModelSpec`` in ``problem.model``.
 
     Raises:
         TypeError: non-numeric or complex data.
@@ -327,7 +352,8 @@ def prepare(x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns
         count = float(np.sum(np.asarray(weights, np.float64)))
     else:
         count = float(n)
-    _validate.check_enough_samples(count, d, ridge)
+    if options is None or _models.checks_for(options) == "full":
+        _validate.check_enough_samples(count, d, ridge)
 
     raw = form == "raw"
     if isinstance(x, np.ndarray) and not raw:
@@ -346,6 +372,11 @@ def prepare(x, *, weights=None, ridge: float = 0.0, form: str = "stats", columns
             _validate.raise_nonfinite(x)
         raise ValueError(
             f"the statistics of x overflow in {dtype}; rescale the data or use float64"
+        )
+    if options is not None:  # model options: their own checks and standardisation
+        return _models.prepare(
+            stats, options, univariate=univariate, dtype=dtype, x=xj if raw else None,
+            weights=wj if raw else None, columns=columns,
         )
     _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns)
 
@@ -404,6 +435,10 @@ def fit(
     trace: bool = False,
     columns=None,
     progress: bool | int = False,
+    covariance: str = "full",
+    fix_mean=None,
+    fix_cov=None,
+    prior=None,
 ) -> FitResult:
     """Fit a Gaussian to data by minimising the negative log-likelihood with optax.
 
@@ -436,6 +471,14 @@ def fit(
             ``True`` starts at ~1% of ``max_steps`` (at most 50) and doubles the chunk while
             chunks take under 0.1 s. Off (the default) runs the loop in one piece, as before.
             Cost: one dispatch and sync per chunk (``benchmarks/progress_overhead.py``).
+        covariance: ``"full"`` (default), ``"diag"`` (independent columns) or
+            ``"spherical"`` (one common variance).
+        fix_mean: a known mean (``(d,)``; a scalar for 1-D data): only the covariance is fitted.
+        fix_cov: a known symmetric positive-definite covariance: only the mean is fitted.
+        prior: a log-density ``prior(mean, cov) -> ()`` (pure JAX) for a MAP fit, e.g.
+            :class:`NormalInverseWishart` or :class:`LKJHalfNormal`. The mode is taken in the
+            coordinates the prior is written in, without a Jacobian (see
+            :mod:`mle_jax._priors`). ``result.nll`` stays the data NLL.
 
     Returns:
         A :class:`FitResult`.
@@ -452,7 +495,11 @@ def fit(
     """
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    prep = prepare(x, weights=weights, ridge=ridge, form=form, columns=columns)
+    options = _models.make_options(covariance, fix_mean, fix_cov, prior, ridge)
+    prep = prepare(
+        x, weights=weights, ridge=ridge, form=form, columns=columns,
+        options=None if options.is_default else options,
+    )
     dtype = prep.dtype
     d = prep.shift.shape[0]
     if init is None:
@@ -460,6 +507,8 @@ def fit(
     else:
         init_std = standardise_params(as_init(init, d), prep.shift, prep.scale)
     init_std = jax.tree.map(lambda a: jnp.asarray(a, dtype), init_std)
+    if prep.problem.model is not None:  # the model's free parameters
+        init_std = _models.init_free(prep.problem.model, init_std)
     tol = default_tol(dtype) if tol is None else float(tol)
     optimizer = default_optimizer() if optimizer is None else optimizer
     k = _progress.every(progress, max_steps)
@@ -474,7 +523,7 @@ def fit(
     )
     if not k:
         state, final_nll = run()
-        return _result(prep, state, final_nll)
+        return _result(prep, state, final_nll)._replace(options=options)
     # the loop runs in chunks of k steps and the bar is updated on the host between them:
     # a callback inside the loop body (solve(progress=k)) measured 30-40% slower per step
     count, log_scale = prep.stats.count, float(np.sum(np.log(prep.scale)))
@@ -482,7 +531,7 @@ def fit(
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
         state, final_nll = _finish_jit(raw, prep.problem)
         bar.finish(int(state.step), Status.name(state.status))
-    return _result(prep, state, final_nll)
+    return _result(prep, state, final_nll)._replace(options=options)
 
 
 def _result(prep: Prepared, state: _State, final_nll) -> FitResult:

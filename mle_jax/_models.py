@@ -407,15 +407,9 @@ def prepare(
         jnp.asarray(ridge * np.diag(inv * inv), dtype),
         spec,
     )
-    return Prepared(
-        problem=problem,
-        shift=shift,
-        scale=scale,
-        stats=stats,
-        univariate=univariate,
-        dtype=dtype,
-        transform=np.diag(scale),
-    )
+    fields = dict(problem=problem, shift=shift, scale=scale, stats=stats)
+    fields.update(univariate=univariate, dtype=dtype, transform=np.diag(scale))
+    return Prepared(**{k: v for k, v in fields.items() if k in Prepared._fields})
 
 
 def check_prior_value(spec: ModelSpec, free: FreeParams) -> None:
