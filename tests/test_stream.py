@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -141,3 +143,32 @@ def test_streamed_fit_on_the_gpu_equals_the_cpu(npy, monkeypatch):
     with jax.default_device(jax.devices("cpu")[0]):
         ref = mj.fit(x)
     _close(res, np.asarray(ref.mean), np.asarray(ref.cov))
+
+
+def _rss_file_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+    raise KeyError("RssFile")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_memory_map_pages_are_released_after_each_block(tmp_path, monkeypatch):
+    """The resident set does not grow to the file size (here 32 MiB read in 1 MiB blocks)."""
+    path = tmp_path / "big.npy"
+    np.save(path, np.random.default_rng(4).normal(size=(1 << 19, 8)))
+    monkeypatch.setattr(_stream, "DEFAULT_CHUNK_BYTES", 1 << 20)
+    _stream.stream_stats(np.load(path, mmap_mode="r"))  # warm up: compiling maps code pages
+    mm = np.load(path, mmap_mode="r")
+    before = _rss_file_mib()
+    stats, _, _ = _stream.stream_stats(mm)
+    grown = _rss_file_mib() - before
+    assert stats.count == 1 << 19
+    assert grown < 8, f"file-backed RSS grew by {grown:.1f} MiB for a 32 MiB file"
+    monkeypatch.setattr(_stream, "_release", lambda *a: None)  # the control: pages stay
+    mm2 = np.load(path, mmap_mode="r")  # kept alive: unmapping would drop its pages too
+    before = _rss_file_mib()
+    _stream.stream_stats(mm2)
+    assert _rss_file_mib() - before > 24
+    del mm, mm2
