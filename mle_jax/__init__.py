@@ -26,6 +26,9 @@ from ._stats import merge_stats as merge_stats
 from ._stats import suff_stats as suff_stats
 from ._types import Estimate as Estimate
 from ._types import Status as Status
+from .batch import fit_many as fit_many
+from .batch import pad_batch as pad_batch
+from . import sharding as sharding
 from .data import Dataset as Dataset
 from .data import load_dataset as load_dataset
 from .inference import Intervals as Intervals
@@ -62,6 +65,7 @@ __all__ = [
     "enable_compilation_cache",
     "default_optimizer",
     "fit",
+    "fit_many",
     "likelihood",
     "likelihood_grid",
     "load_dataset",
@@ -75,8 +79,10 @@ __all__ = [
     "normal_logpdf",
     "normal_pdf",
     "num_params",
+    "pad_batch",
     "profile_interval",
     "profile_nll",
+    "sharding",
     "standard_errors",
     "suff_stats",
     "summary",

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _models, _progress, _validate
-from ._bijections import MvnParams, raw_from_chol
+from . import _models, _progress, _shard, _stream, _validate
+from ._bijections import MvnParams, chol_from_raw, raw_from_chol
 from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
 from ._stats import SuffStats, affine_stats, suff_stats
 from ._stats_np import suff_stats_np
@@ -95,8 +95,8 @@ def default_optimizer() -> optax.GradientTransformationExtraArgs:
 
 
 def default_tol(dtype) -> float:
-    """Gradient-norm tolerance on the standardised mean NLL: 1e-9 (float64), 1e-4 (float32)."""
-    return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-4
+    """Gradient-norm tolerance on the standardised mean NLL: 1e-9 (float64), 1e-5 (float32)."""
+    return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-5
 
 
 class Problem(NamedTuple):
@@ -106,7 +106,8 @@ class Problem(NamedTuple):
         stats: :class:`SuffStats` of the standardised data.
         x: ``(n, d)`` standardised data for ``form="raw"``; else ``None``.
         weights: ``(n,)`` frequency weights for ``form="raw"``, or ``None``.
-        ridge: ``(d,)`` ridge penalty in standardised units (``ridge / scale**2``).
+        ridge: ``(d, d)`` ridge matrix in standardised units, ``ridge * A^{-1} A^{-T}`` for the
+            standardising transform ``A`` (see :class:`Prepared`).
         model: ``None`` (the default full Gaussian: nothing extra is traced) or a
             ``_models.ModelSpec``: covariance structure, fixed mean/covariance, prior.
     """
@@ -132,9 +133,9 @@ def objective(params: MvnParams, problem: Problem) -> jax.Array:
         total = mvn_nll_stats(params.mean, chol, s.count, s.mean, s.scatter)
     else:
         total = mvn_nll(params.mean, chol, problem.x, problem.weights)
-    # ridge: + count/2 tr(Sigma^{-1} diag(ridge)), whose exact minimiser adds ridge to Sigma
+    # ridge: + count/2 tr(Sigma^{-1} R), whose exact minimiser adds R to Sigma
     linv = _chol_inverse(chol)
-    penalty = 0.5 * jnp.sum(linv * linv * problem.ridge[None, :])
+    penalty = 0.5 * jnp.sum((linv @ problem.ridge) * linv)
     return total / problem.stats.count + penalty
 
 
@@ -305,14 +306,31 @@ _finish_jit = jax.jit(finish)
 
 
 class Prepared(NamedTuple):
-    """Host-side record of a validated, standardised problem (see :func:`prepare`)."""
+    """Host-side record of a validated, standardised problem (see :func:`prepare`).
+
+    The optimiser sees ``x_std = A^{-1} (x - shift)`` for a lower-triangular ``A``
+    (``transform``). Leading batch axes, if any, come first in every field.
+
+    Attributes:
+        problem: the standardised :class:`Problem` (device arrays, compute dtype).
+        shift: ``(d,)`` float64, the column means.
+        scale: ``(d,)`` float64, the diagonal of ``A``: ``sum(log(scale)) = log|det A|``, the
+            constant that maps standardised NLLs back to the user's units.
+        stats: :class:`SuffStats` of the data in user units (host float64).
+        univariate: the data were 1-D.
+        dtype: the compute dtype.
+        transform: ``(d, d)`` float64 ``A``: the Cholesky factor of the sample covariance
+            (plus ridge) when whitening (the default for a full covariance), else
+            ``diag(column std)``.
+    """
 
     problem: Problem
-    shift: np.ndarray  # (d,) float64
-    scale: np.ndarray  # (d,) float64
-    stats: SuffStats  # user units, host float64
+    shift: np.ndarray
+    scale: np.ndarray
+    stats: SuffStats
     univariate: bool
     dtype: Any
+    transform: np.ndarray | None = None
 
 
 def _float_dtype(x):
@@ -343,11 +361,25 @@ def prepare(
     if columns is None and hasattr(x, "columns") and hasattr(x, "to_numpy"):
         columns = [str(c) for c in x.columns]
         x = x.to_numpy()
+    if _stream.is_stream(x):  # a memory map or an iterator of chunks: one pass, merged stats
+        if form == "raw":
+            raise ValueError(
+                "form='raw' needs the data in memory; fit streamed data (a memory map or an "
+                "iterator of chunks) with form='stats'"
+            )
+        stats, univariate, dtype = _stream.stream_stats(x, weights, columns=columns)
+        if options is not None:
+            return _models.prepare(stats, options, univariate=univariate, dtype=dtype, columns=columns)
+        _validate.check_enough_samples(float(stats.count), stats.mean.shape[-1], ridge)
+        _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns)
+        return prepare_stats(stats, ridge=ridge, univariate=univariate, dtype=dtype)
     x, univariate = _validate.as_data(x)
     dtype = _float_dtype(x)
     n = x.shape[0]
     d = 1 if univariate else x.shape[1]
-    if weights is not None:
+    if weights is not None and _shard.is_global(weights):  # multi-process: no host gather
+        count = _shard.check_weights_global(weights, n)
+    elif weights is not None:
         _validate.check_weights(weights, n)
         count = float(np.sum(np.asarray(weights, np.float64)))
     else:
@@ -361,13 +393,15 @@ def prepare(
         stats = SuffStats(*suff_stats_np(x[:, None] if univariate else x, weights))
         xj = wj = None
     else:
-        xj = jnp.asarray(x, dtype)
+        xj = _shard.as_auto(jnp.asarray(x, dtype))  # a sharded jax.Array stays in place
         if univariate:
             xj = xj[:, None]
-        wj = None if weights is None else jnp.asarray(weights, dtype)
-        stats_dev = _suff_stats_jit(xj, wj)
+        wj = None if weights is None else _shard.as_auto(jnp.asarray(weights, dtype))
+        stats_dev = _shard.suff_stats_any(xj, wj)  # psum across devices if row-sharded
         stats = SuffStats(*(np.asarray(a, np.float64) for a in stats_dev))
     if not (np.all(np.isfinite(stats.mean)) and np.all(np.isfinite(stats.scatter))):
+        if _shard.is_global(x):
+            raise ValueError(f"x contains NaN/inf (or its statistics overflow in {dtype})")
         if not np.all(np.isfinite(np.asarray(x))):
             _validate.raise_nonfinite(x)
         raise ValueError(
@@ -379,23 +413,70 @@ def prepare(
             weights=wj if raw else None, columns=columns,
         )
     _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns)
+    return prepare_stats(
+        stats, ridge=ridge, univariate=univariate, dtype=dtype, x=xj if raw else None,
+        weights=wj if raw else None,
+    )
 
-    var = np.diagonal(stats.scatter) / stats.count + ridge
-    shift, scale = stats.mean, np.sqrt(var)
-    std_stats = SuffStats(*(jnp.asarray(a, dtype) for a in affine_stats(stats, shift, scale)))
+
+def prepare_stats(
+    stats: SuffStats, *, ridge: float = 0.0, univariate: bool = False, dtype=None, x=None,
+    weights=None, whiten: bool = True,
+) -> Prepared:
+    """The standardised :class:`Prepared` problem from validated host float64 statistics.
+
+    The second half of :func:`prepare` (no validation here), shared by streamed, sharded and
+    batched fits. Any leading batch axes of ``stats`` (and ``x``: ``(..., n, d)``) are kept:
+    each member is standardised on its own.
+
+    ``whiten=True`` maps the data through the Cholesky factor ``A`` of its covariance (plus
+    ridge): the Gaussian family is closed under affine maps, so this is an exact
+    reparameterisation, and it makes the Hessian of the NLL at the optimum the same for
+    every data set, however ill-conditioned (cond 1e8 fits like cond 1). The optimiser
+    still walks the exact NLL from the (standardised) start. Models that are not closed
+    under a full affine map (diagonal or spherical covariances) use ``whiten=False``:
+    per-column centring and scaling.
+    """
+    dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(dtype or jnp.result_type(float)))
+    count = np.asarray(stats.count, np.float64)
+    d = stats.mean.shape[-1]
+    cov = np.asarray(stats.scatter, np.float64) / count[..., None, None] + ridge * np.eye(d)
+    shift = np.asarray(stats.mean, np.float64)
+    if whiten:
+        transform = np.linalg.cholesky(cov)
+    else:
+        transform = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))[..., None] * np.eye(d)
+    scale = np.diagonal(transform, axis1=-2, axis2=-1).copy()
+    inv = np.linalg.inv(transform)  # lower-triangular d x d, once per problem
+    inv_t = np.swapaxes(inv, -1, -2)
+    std_stats = SuffStats(
+        jnp.asarray(count, dtype),
+        jnp.zeros(shift.shape, dtype),  # A^{-1} (mean - shift) with shift = mean
+        jnp.asarray(inv @ np.asarray(stats.scatter, np.float64) @ inv_t, dtype),
+    )
     xs = ws = None
-    if form == "raw":
-        xs = ((xj - jnp.asarray(shift, dtype)[None, :]) / jnp.asarray(scale, dtype)[None, :])
-        ws = wj
-    problem = Problem(std_stats, xs, ws, jnp.asarray(ridge / scale**2, dtype))
-    return Prepared(problem, shift, scale, stats, univariate, dtype)
+    if x is not None:
+        xs = (x - jnp.asarray(shift, dtype)[..., None, :]) @ jnp.asarray(inv_t, dtype)
+        ws = weights
+    problem = Problem(std_stats, xs, ws, jnp.asarray(ridge * (inv @ inv_t), dtype))
+    return Prepared(problem, shift, scale, stats, univariate, dtype, transform)
+
+
+def _as_matrix(scale):
+    scale = np.asarray(scale, np.float64)
+    return scale[..., None] * np.eye(scale.shape[-1]) if scale.ndim == 1 else scale
 
 
 def standardise_params(params: MvnParams, shift, scale) -> MvnParams:
-    """User-unit parameters -> standardised ones (host, float64)."""
-    mean = (np.asarray(params.mean, np.float64) - shift) / scale
-    chol = np.asarray(params.chol, np.float64) / scale[:, None]
-    return MvnParams(mean, np.asarray(raw_from_chol(jnp.asarray(chol))))
+    """User-unit parameters -> standardised ones (host, float64).
+
+    ``scale`` is the transform ``A`` ``(d, d)`` (or a ``(d,)`` diagonal of it).
+    """
+    inv = np.linalg.inv(_as_matrix(scale))
+    mean = np.einsum("...ij,...j->...i", inv, np.asarray(params.mean, np.float64) - shift)
+    # numpy (host) arrays: the bijections run in numpy over any batch axes (fit_many)
+    chol = inv @ chol_from_raw(np.asarray(params.chol_raw, np.float64))
+    return MvnParams(mean, raw_from_chol(chol))
 
 
 def as_init(init, d: int) -> MvnParams:
@@ -415,9 +496,13 @@ def as_init(init, d: int) -> MvnParams:
 
 
 def to_user_units(mean, chol, shift, scale):
-    """Standardised ``(.., d)`` mean and ``(.., d, d)`` factor -> user-unit mean, factor, cov."""
-    mean = shift + scale * np.asarray(mean, np.float64)
-    chol = scale[:, None] * np.asarray(chol, np.float64)
+    """Standardised ``(.., d)`` mean and ``(.., d, d)`` factor -> user-unit mean, factor, cov.
+
+    ``scale`` is the transform ``A`` ``(d, d)`` (or a ``(d,)`` diagonal of it).
+    """
+    a = _as_matrix(scale)
+    mean = shift + np.einsum("...ij,...j->...i", a, np.asarray(mean, np.float64))
+    chol = a @ np.asarray(chol, np.float64)
     cov = chol @ np.swapaxes(chol, -1, -2)
     return mean, chol, cov
 
@@ -450,6 +535,11 @@ def fit(
         x: ``(n, d)`` data, or ``(n,)`` for a univariate Gaussian. numpy, JAX (possibly
             sharded) or a pandas DataFrame. Computation follows its dtype (float64 needs
             ``jax_enable_x64``); integers are computed in the default float dtype.
+            Data bigger than memory: a memory map (``np.load(path, mmap_mode="r")``) or an
+            iterator of chunks (arrays, DataFrames or ``(x_chunk, w_chunk)`` pairs) is read
+            in one pass of merged statistics (``form="stats"`` only). A ``jax.Array``
+            sharded along its rows (see :mod:`mle_jax.sharding`) is reduced per device and
+            merged with ``psum``. See ``docs/scaling.md``.
         optimizer: any optax ``GradientTransformation``; default :func:`default_optimizer`
             (L-BFGS). Reuse the same object to reuse the compiled loop.
         init: starting point in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an
@@ -457,7 +547,7 @@ def fit(
             data (mean at the column means, covariance the diagonal of the data's variances).
         max_steps: the most optimiser steps (a static, compiled-in size).
         tol: gradient-norm tolerance on the standardised mean NLL; default 1e-9 in float64,
-            1e-4 in float32.
+            1e-5 in float32.
         weights: optional ``(n,)`` non-negative frequency weights.
         ridge: ``lam >= 0`` adds ``n * lam / 2 * tr(Sigma^{-1})`` to the NLL, whose exact
             minimiser is ``S + lam * I``; lets singular data (n <= d, constant columns) fit.
@@ -503,9 +593,13 @@ def fit(
     dtype = prep.dtype
     d = prep.shift.shape[0]
     if init is None:
-        init_std = MvnParams(np.zeros(d), np.zeros(d * (d + 1) // 2))
+        # the moment-matched independent Gaussian: column means, diagonal of variances
+        var = np.diagonal(prep.stats.scatter) / prep.stats.count + float(ridge)
+        init_std = standardise_params(
+            MvnParams(prep.shift, raw_from_chol(np.diag(np.sqrt(var)))), prep.shift, prep.transform
+        )
     else:
-        init_std = standardise_params(as_init(init, d), prep.shift, prep.scale)
+        init_std = standardise_params(as_init(init, d), prep.shift, prep.transform)
     init_std = jax.tree.map(lambda a: jnp.asarray(a, dtype), init_std)
     if prep.problem.model is not None:  # the model's free parameters
         init_std = _models.init_free(prep.problem.model, init_std)
@@ -535,17 +629,20 @@ def fit(
 
 
 def _result(prep: Prepared, state: _State, final_nll) -> FitResult:
-    """Map a finished (unbatched) loop state back to user units."""
-    dtype, shift, scale = prep.dtype, prep.shift, prep.scale
-    count = prep.stats.count
-    log_scale = float(np.sum(np.log(scale)))
+    """Map a finished loop state back to user units (leading batch axes: see fit_many)."""
+    dtype, shift, scale = prep.dtype, prep.shift, prep.transform
+    count = np.asarray(prep.stats.count, np.float64)
+    log_scale = np.sum(np.log(prep.scale), axis=-1)
     best = state.best
-    mean, chol, cov = to_user_units(best.mean, best.chol, shift, scale)
-    params = MvnParams(jnp.asarray(mean, dtype), jnp.asarray(raw_from_chol(jnp.asarray(chol)), dtype))
-    steps = int(state.step)
-    history = np.asarray(state.history, np.float64) * count + count * log_scale
+    # host numpy bijections (any batch axes of fit_many): no per-op device dispatches
+    chol_std = chol_from_raw(np.asarray(best.chol_raw, np.float64))
+    mean, chol, cov = to_user_units(best.mean, chol_std, shift, scale)
+    params = MvnParams(jnp.asarray(mean, dtype), jnp.asarray(raw_from_chol(chol), dtype))
+    history = np.asarray(state.history, np.float64) * count[..., None]
+    history = history + (count * log_scale)[..., None]
     path = None
     if state.path is not None:
+        steps = int(state.step)
         p_mean = np.asarray(state.path.mean)[: steps + 1]
         p_chol = np.asarray(jax.vmap(lambda r: MvnParams(None, r).chol)(state.path.chol_raw))
         pm, _, pc = to_user_units(p_mean, p_chol[: steps + 1], shift, scale)
@@ -556,7 +653,7 @@ def _result(prep: Prepared, state: _State, final_nll) -> FitResult:
         cov=est.cov,
         std=est.std,
         params=params,
-        nll=jnp.asarray(float(final_nll) + count * log_scale, dtype),
+        nll=jnp.asarray(np.asarray(final_nll, np.float64) + count * log_scale, dtype),
         converged=state.status == Status.CONVERGED,
         status=state.status,
         num_steps=state.step,
