@@ -94,6 +94,17 @@ def test_fit_table_columns_adam_float32_plot(capsys, tmp_path):
     assert png.stat().st_size > 10_000 and f"figure: {png}" in out
 
 
+def test_fit_progress_bar(capsys):
+    pytest.importorskip("tqdm")
+    code, out, err = run(
+        capsys, "fit", str(DATA / "faithful.csv"), "--optimizer", "adam", "--progress", "--json"
+    )
+    assert code == 0
+    res = json.loads(out)  # the bar goes to stderr, stdout stays JSON
+    assert res["status"] == "converged"
+    assert f"{res['num_steps']}/{res['num_steps']}" in err and "fit (converged)" in err
+
+
 def test_fit_npy_univariate(capsys, tmp_path):
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(40, 3))
     p = tmp_path / "x.npy"
