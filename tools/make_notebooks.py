@@ -21,6 +21,8 @@ def nb(cells):
     out = []
     for kind, src in cells:
         out.append(new_markdown_cell(src.strip()) if kind == "md" else new_code_cell(src.strip()))
+    for i, cell in enumerate(out):
+        cell.id = f"cell-{i:02d}"  # stable ids: regenerating gives no diff
     n = new_notebook(cells=out)
     n.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     n.metadata["language_info"] = {"name": "python"}
