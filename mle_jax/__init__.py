@@ -3,6 +3,7 @@
 Everything public is re-exported here; modules whose names start with ``_`` are private.
 """
 
+from . import sharding as sharding
 from ._bijections import MvnParams as MvnParams
 from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._fit import FitResult as FitResult
@@ -28,7 +29,6 @@ from ._types import Estimate as Estimate
 from ._types import Status as Status
 from .batch import fit_many as fit_many
 from .batch import pad_batch as pad_batch
-from . import sharding as sharding
 from .data import Dataset as Dataset
 from .data import load_dataset as load_dataset
 from .inference import Intervals as Intervals

@@ -3,13 +3,16 @@
 Pipeline of :func:`fit`:
 
 1. eager validation of the input (``_validate``);
-2. sufficient statistics in one jitted two-pass computation (finiteness, constant and
-   collinear columns are read off them, so validation costs no extra pass);
-3. the problem is standardised on the host in float64: each column centred at its mean and
-   divided by its standard deviation (exact, an ``O(d^2)`` map of the statistics, or of the
-   data for ``form="raw"``), so offsets like 1e8 cost no precision;
-4. ``_solve`` runs the optimiser in a ``lax.while_loop`` on the mean NLL per sample;
-5. the best point visited is mapped back to the user's units in float64.
+2. sufficient statistics in one stable (centred) pass: on the host for numpy input, on the
+   devices for a ``jax.Array`` (``psum`` across shards), merged chunk by chunk for streams;
+   finiteness, constant and collinear columns are read off them, so validation costs no
+   extra pass over the data;
+3. the problem is standardised on the host in float64 (:func:`prepare_stats`): centred at
+   the sample mean and whitened by the Cholesky factor of the sample covariance (per-column
+   scaling for structured models), an exact ``O(d^3)`` map of the statistics (or of the data
+   for ``form="raw"``), so offsets like 1e8 and condition numbers like 1e8 cost no precision;
+4. :func:`solve` runs the optimiser in a ``lax.while_loop`` on the mean NLL per sample;
+5. the best point visited is mapped back to the user's units in float64 (:func:`_result`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import optax
 from . import _models, _progress, _shard, _stream, _validate
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
 from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
-from ._stats import SuffStats, affine_stats, suff_stats
+from ._stats import SuffStats, suff_stats
 from ._stats_np import suff_stats_np
 from ._types import Estimate, Status
 
@@ -90,7 +93,9 @@ def default_optimizer() -> optax.GradientTransformationExtraArgs:
     """
     return optax.lbfgs(
         memory_size=10,
-        linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=30, initial_guess_strategy="one"),
+        linesearch=optax.scale_by_zoom_linesearch(
+            max_linesearch_steps=30, initial_guess_strategy="one"
+        ),
     )
 
 
@@ -543,8 +548,9 @@ def fit(
         optimizer: any optax ``GradientTransformation``; default :func:`default_optimizer`
             (L-BFGS). Reuse the same object to reuse the compiled loop.
         init: starting point in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an
-            object with ``.mean``/``.cov``); default: the standard normal of the standardised
-            data (mean at the column means, covariance the diagonal of the data's variances).
+            object with ``.mean``/``.cov``); default: the moment-matched *independent*
+            Gaussian (the column means and variances, no correlation). For 1-D data that is
+            already the MLE, so the fit stops at step 0; pass ``init`` to watch a descent.
         max_steps: the most optimiser steps (a static, compiled-in size).
         tol: gradient-norm tolerance on the standardised mean NLL; default 1e-9 in float64,
             1e-5 in float32.

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["SuffStats", "suff_stats", "merge_stats", "affine_stats"]
+__all__ = ["SuffStats", "suff_stats", "merge_stats"]
 
 
 class SuffStats(NamedTuple):
@@ -55,12 +55,3 @@ def merge_stats(a: SuffStats, b: SuffStats) -> SuffStats:
     mean = a.mean + delta * frac_b
     scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * (a.count * frac_b)
     return SuffStats(count, mean, scatter)
-
-
-def affine_stats(stats: SuffStats, shift: jax.Array, scale: jax.Array) -> SuffStats:
-    """Statistics of ``(x - shift) / scale`` (per column) from those of ``x``: exact, ``O(d^2)``."""
-    return SuffStats(
-        stats.count,
-        (stats.mean - shift) / scale,
-        stats.scatter / jnp.outer(scale, scale),
-    )
