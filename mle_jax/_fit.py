@@ -30,7 +30,7 @@ from ._bijections import MvnParams, chol_from_raw, raw_from_chol
 from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
 from ._stats import SuffStats, suff_stats
 from ._stats_np import suff_stats_np
-from ._types import Estimate, Status
+from ._types import HIGHEST, Estimate, Status
 
 __all__ = ["FitResult", "fit", "default_optimizer", "prepare", "Problem"]
 
@@ -140,7 +140,7 @@ def objective(params: MvnParams, problem: Problem) -> jax.Array:
         total = mvn_nll(params.mean, chol, problem.x, problem.weights)
     # ridge: + count/2 tr(Sigma^{-1} R), whose exact minimiser adds R to Sigma
     linv = _chol_inverse(chol)
-    penalty = 0.5 * jnp.sum((linv @ problem.ridge) * linv)
+    penalty = 0.5 * jnp.sum(jnp.matmul(linv, problem.ridge, precision=HIGHEST) * linv)
     return total / problem.stats.count + penalty
 
 
@@ -461,7 +461,9 @@ def prepare_stats(
     )
     xs = ws = None
     if x is not None:
-        xs = (x - jnp.asarray(shift, dtype)[..., None, :]) @ jnp.asarray(inv_t, dtype)
+        xs = jnp.matmul(
+            x - jnp.asarray(shift, dtype)[..., None, :], jnp.asarray(inv_t, dtype), precision=HIGHEST
+        )
         ws = weights
     problem = Problem(std_stats, xs, ws, jnp.asarray(ridge * (inv @ inv_t), dtype))
     return Prepared(problem, shift, scale, stats, univariate, dtype, transform)

@@ -31,6 +31,7 @@ from ._bijections import MvnParams, chol_from_raw, num_tril, raw_from_chol
 from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
 from ._priors import LKJHalfNormal, NormalInverseWishart
 from ._stats import SuffStats
+from ._types import HIGHEST
 
 __all__ = ["COVARIANCES", "FitOptions", "FreeParams", "ModelSpec"]
 
@@ -213,7 +214,7 @@ def objective(free: FreeParams, problem) -> jax.Array:
     if model.has_prior:
         total = total - log_prior(model, mean, chol)
     linv = _chol_inverse(chol)
-    penalty = 0.5 * jnp.sum((linv @ problem.ridge) * linv)
+    penalty = 0.5 * jnp.sum(jnp.matmul(linv, problem.ridge, precision=HIGHEST) * linv)
     return total / s.count + penalty
 
 

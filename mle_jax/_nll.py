@@ -28,6 +28,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from ._bijections import MvnParams
+from ._types import HIGHEST
 
 __all__ = [
     "LOG2PI",
@@ -61,7 +62,7 @@ def mvn_logpdf(x: jax.Array, mean: jax.Array, chol: jax.Array) -> jax.Array:
     """
     d = mean.shape[-1]
     r = x - jnp.reshape(mean, (1,) * (x.ndim - 1) + mean.shape)
-    z = r @ _chol_inverse(chol).T
+    z = jnp.matmul(r, _chol_inverse(chol).T, precision=HIGHEST)
     half_logdet = jnp.sum(jnp.log(jnp.diagonal(chol)))
     return -0.5 * jnp.sum(z * z, axis=-1) - half_logdet - 0.5 * d * LOG2PI
 
@@ -108,11 +109,11 @@ def mvn_nll_stats(
     """
     d = mean.shape[-1]
     linv = _chol_inverse(chol)
-    r = linv @ (xbar - mean)
+    r = jnp.matmul(linv, xbar - mean, precision=HIGHEST)
     # tr(Sigma^{-1} S) = tr(L^{-1} S L^{-T}) = sum_ij (L^{-1} S)_ij (L^{-1})_ij
-    trace = jnp.sum((linv @ scatter) * linv)
+    trace = jnp.sum(jnp.matmul(linv, scatter, precision=HIGHEST) * linv)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
-    return 0.5 * (count * (d * LOG2PI + logdet + jnp.dot(r, r)) + trace)
+    return 0.5 * (count * (d * LOG2PI + logdet + jnp.sum(r * r)) + trace)
 
 
 def normal_logpdf(x: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:

@@ -26,6 +26,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._stats import SuffStats, suff_stats
+from ._types import HIGHEST
 
 __all__ = ["row_axes", "is_global", "suff_stats_any", "check_weights_global", "as_auto"]
 
@@ -63,12 +64,12 @@ def _local_stats(x, w):
         count = jnp.asarray(x.shape[0], x.dtype)
         mean = jnp.mean(x, axis=0)
         xc = x - mean[None, :]
-        return count, mean, xc.T @ xc
+        return count, mean, jnp.matmul(xc.T, xc, precision=HIGHEST)
     w = w.astype(x.dtype)
     count = jnp.sum(w)
-    mean = (w @ x) / jnp.where(count > 0, count, 1)
+    mean = jnp.matmul(w, x, precision=HIGHEST) / jnp.where(count > 0, count, 1)
     xc = x - mean[None, :]
-    return count, mean, xc.T @ (w[:, None] * xc)
+    return count, mean, jnp.matmul(xc.T, w[:, None] * xc, precision=HIGHEST)
 
 
 @functools.cache

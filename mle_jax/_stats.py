@@ -7,6 +7,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ._types import HIGHEST
+
 __all__ = ["SuffStats", "suff_stats", "merge_stats"]
 
 
@@ -34,12 +36,12 @@ def suff_stats(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:
         count = jnp.asarray(x.shape[0], x.dtype)
         mean = jnp.mean(x, axis=0)
         xc = x - mean[None, :]
-        return SuffStats(count, mean, xc.T @ xc)
+        return SuffStats(count, mean, jnp.matmul(xc.T, xc, precision=HIGHEST))
     weights = weights.astype(x.dtype)
     count = jnp.sum(weights)
-    mean = (weights @ x) / count
+    mean = jnp.matmul(weights, x, precision=HIGHEST) / count
     xc = x - mean[None, :]
-    return SuffStats(count, mean, xc.T @ (weights[:, None] * xc))
+    return SuffStats(count, mean, jnp.matmul(xc.T, weights[:, None] * xc, precision=HIGHEST))
 
 
 def merge_stats(a: SuffStats, b: SuffStats) -> SuffStats:
