@@ -540,14 +540,14 @@ def figure(res, path):
     import matplotlib.pyplot as plt
 
     rows = [r for r in res["rows"] if r["d"] == 10 and r["dtype"] == "float64"]
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, ax = plt.subplots(figsize=(8, 7.5))
     for name in dict.fromkeys(r["method"] for r in rows):
         pts = sorted((r["n"], r["warm_s"]) for r in rows if r["method"] == name)
         if len(pts) < 2:
             continue
         style = "-o" if name.startswith("mle_jax") else ("--s" if "numpy" in name else ":^")
         stopped = any(r["note"] == "time budget" for r in rows if r["method"] == name)
-        label = name + (" (stopped at the time budget: a lower bound)" if stopped else "")
+        label = name + (" (at ~budget: stopped, a lower bound)" if stopped else "")
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -555,7 +555,7 @@ def figure(res, path):
     ax.set_ylabel("warm time per fit [s]")
     ax.set_title("Gaussian MLE: time vs n (median of repeats, 2-core CPU)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
