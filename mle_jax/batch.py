@@ -11,7 +11,10 @@ slower; when 2% of the members are nearly singular (~340 steps against ~12) one 
 9x slower (2.6 s) than blocks of 16 (0.28 s). On raw data every step costs ``O(n d^2)`` per
 member, so dragging finished members along costs more: sequential (``batch_size=1``) was best
 or near best (0.51 s alike, 0.65 s mixed, against 1.2 s and 39 s for one ``vmap``). Hence
-``batch_size="auto"``: 16 for ``form="stats"``, 1 for ``form="raw"``.
+``batch_size="auto"``: 16 for ``form="stats"``, 1 for ``form="raw"``. On an H100 (B = 100,
+``docs/benchmarks.md``) one ``vmap`` was fastest in all four cases (28 ms alike and 121 ms mixed
+on statistics, against 91/211 ms for blocks of 16 and 650/729 ms sequential): a GPU step of
+the whole batch costs about what a step of one member costs, so ``"auto"`` is ``None`` there.
 
 Every member is validated and standardised on its own (its own mean and covariance), so a
 member with a huge offset or strongly correlated columns is as well conditioned as any other
@@ -246,8 +249,8 @@ def fit_many(
             fits the others and gives these ``status == Status.INVALID`` and NaN estimates.
         batch_size: ``None`` vmaps all members together; an integer ``k`` runs blocks of ``k``
             vmapped members one after another (``jax.lax.map``; ``1`` is sequential);
-            ``"auto"`` (default): 16 for ``form="stats"``, 1 for ``"raw"`` (measured on CPU, see
-            the module docstring; on a GPU try ``None`` or larger blocks).
+            ``"auto"`` (default): on CPU 16 for ``form="stats"``, 1 for ``"raw"``; on a GPU
+            ``None`` (measured, see the module docstring).
 
     Returns:
         A :class:`FitResult` whose fields have a leading ``(B,)`` axis: ``mean (B, d)``,
@@ -276,7 +279,8 @@ def fit_many(
     if not np.isfinite(ridge) or ridge < 0:
         raise ValueError(f"ridge must be a finite number >= 0, got {ridge}")
     if batch_size == _AUTO:  # measured: see the module docstring
-        batch_size = 16 if form == "stats" else 1
+        on_cpu = jax.default_backend() == "cpu"
+        batch_size = (16 if form == "stats" else 1) if on_cpu else None
     elif batch_size is not None and (
         not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
