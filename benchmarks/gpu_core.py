@@ -53,16 +53,27 @@ def main():
     vg = jax.jit(jax.value_and_grad(_fit.objective))
     t_eval = median_time(lambda: vg(p0, prep.problem))
     step = (t2 - t1) / 200
-    print(f"raw Adam n=2e5 d=10: {step * 1e6:.0f} us/step, one NLL+grad {t_eval * 1e6:.0f} us, "
-          f"ratio {step / t_eval:.2f}")
+    print(
+        f"raw Adam n=2e5 d=10: {step * 1e6:.0f} us/step, one NLL+grad {t_eval * 1e6:.0f} us, "
+        f"ratio {step / t_eval:.2f}"
+    )
 
     # 1000 batched fits of (200, 3)
     xs = rng.normal(size=(1000, 200, 3)) @ np.array([[1.0, 0, 0], [0.5, 1, 0], [0.2, 0.3, 1]])
     t_many = median_time(lambda: mj.fit_many(xs).cov, 3)
-    t_np_many = median_time(lambda: np.einsum("bni,bnj->bij", xs - xs.mean(1, keepdims=True),
-                                              xs - xs.mean(1, keepdims=True)) / 200, 3)
-    print(f"fit_many 1000 x (200, 3): {t_many * 1e3:.1f} ms; numpy vectorised closed forms "
-          f"{t_np_many * 1e3:.1f} ms")
+    t_np_many = median_time(
+        lambda: (
+            np.einsum(
+                "bni,bnj->bij", xs - xs.mean(1, keepdims=True), xs - xs.mean(1, keepdims=True)
+            )
+            / 200
+        ),
+        3,
+    )
+    print(
+        f"fit_many 1000 x (200, 3): {t_many * 1e3:.1f} ms; numpy vectorised closed forms "
+        f"{t_np_many * 1e3:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -120,9 +120,7 @@ def mj_closed_form(d, dtype):
 
 
 def _mj_out(res):
-    return Out(
-        np.asarray(res.mean), np.asarray(res.cov), int(res.num_steps), bool(res.converged)
-    )
+    return Out(np.asarray(res.mean), np.asarray(res.cov), int(res.num_steps), bool(res.converged))
 
 
 def mj_fit(d, dtype):
@@ -187,9 +185,18 @@ def scipy_lbfgsb(d, dtype):
 
         fun = lambda t: tuple(np.asarray(v, np.float64) for v in nll_and_grad(t, x64))  # noqa: E731
         res = minimize(
-            fun, theta0, jac=True, method="L-BFGS-B", callback=callback,
-            options={"maxiter": 15000, "maxfun": 30000, "gtol": tols(x.dtype), "ftol": 1e-15,
-                     "maxcor": 10},
+            fun,
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            callback=callback,
+            options={
+                "maxiter": 15000,
+                "maxfun": 30000,
+                "gtol": tols(x.dtype),
+                "ftol": 1e-15,
+                "maxcor": 10,
+            },
         )
         mean, chol = unpack(res.x, d)
         gmax = float(np.max(np.abs(res.jac)))
@@ -217,9 +224,7 @@ def statsmodels_generic(d, dtype):
             linv = np.linalg.inv(chol)
             z = (x - mean) @ linv.T
             return (
-                -0.5 * np.sum(z * z, axis=1)
-                - np.sum(np.log(np.diagonal(chol)))
-                - 0.5 * d * LOG2PI
+                -0.5 * np.sum(z * z, axis=1) - np.sum(np.log(np.diagonal(chol))) - 0.5 * d * LOG2PI
             )
 
         def nloglikeobs(self, params):
@@ -232,13 +237,22 @@ def statsmodels_generic(d, dtype):
             warnings.simplefilter("ignore")
             model = MvnModel(x, exog=np.ones((x.shape[0], 1)), k_extra=theta0.size - 1)
             res = model.fit(
-                start_params=theta0, method="bfgs", maxiter=5000, disp=False,
-                skip_hessian=True, gtol=tols(x.dtype),
+                start_params=theta0,
+                method="bfgs",
+                maxiter=5000,
+                disp=False,
+                skip_hessian=True,
+                gtol=tols(x.dtype),
             )
         mean, chol = unpack(np.asarray(res.params, np.float64), d)
         info = res.mle_retvals  # scipy fmin_bfgs reports gradient evaluations, not iterations
-        return Out(mean, chol @ chol.T, int(info.get("gcalls", -1)),
-                   bool(info.get("converged", False)), "iterations: gradient evaluations")
+        return Out(
+            mean,
+            chol @ chol.T,
+            int(info.get("gcalls", -1)),
+            bool(info.get("converged", False)),
+            "iterations: gradient evaluations",
+        )
 
     return run
 
@@ -251,8 +265,9 @@ def sklearn_gmm(d, dtype):
     from sklearn.mixture import GaussianMixture
 
     def run(x):
-        gm = GaussianMixture(n_components=1, covariance_type="full", reg_covar=0.0,
-                             random_state=0).fit(x)
+        gm = GaussianMixture(
+            n_components=1, covariance_type="full", reg_covar=0.0, random_state=0
+        ).fit(x)
         return Out(gm.means_[0], gm.covariances_[0], int(gm.n_iter_), bool(gm.converged_))
 
     return run
@@ -296,9 +311,16 @@ def torch_lbfgs(d, dtype):
     def run(x):
         torch, params, loss, result = _torch_setup(x)
         tol = tols(x.dtype)
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=5000, max_eval=10000,
-                                tolerance_grad=tol, tolerance_change=1e-15, history_size=10,
-                                line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            params,
+            lr=1.0,
+            max_iter=5000,
+            max_eval=10000,
+            tolerance_grad=tol,
+            tolerance_change=1e-15,
+            history_size=10,
+            line_search_fn="strong_wolfe",
+        )
         start = time.perf_counter()
         note = ""
 
@@ -395,8 +417,7 @@ def _plain_jax_solver():
         def step(carry):
             params, state = carry
             value, grad = value_and_grad(params, state=state)
-            updates, state = opt.update(grad, state, params, value=value, grad=grad,
-                                        value_fn=fun)
+            updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=fun)
             return optax.apply_updates(params, updates), state
 
         def cont(carry):
@@ -457,8 +478,9 @@ def plain_jax(d, dtype, chunk=25, max_steps=1000):
                 note = "time budget"
                 break
         mean, raw = carry[0]
-        m, chol = unpack(np.concatenate([np.asarray(mean, np.float64),
-                                         np.asarray(raw, np.float64)]), d)
+        m, chol = unpack(
+            np.concatenate([np.asarray(mean, np.float64), np.asarray(raw, np.float64)]), d
+        )
         return Out(m, chol @ chol.T, count, gn < tol, note)
 
     run.warm = lambda x: run(x, max_steps=1)  # compiles the same executable, runs 1 step
@@ -479,8 +501,9 @@ METHODS = [
     Method("PyTorch LBFGS", torch_lbfgs, "optimiser"),
     Method("PyTorch Adam", torch_adam, "optimiser"),
     Method("sklearn GaussianMixture(1)", sklearn_gmm, "optimiser"),
-    Method("statsmodels GenericLikelihoodModel", statsmodels_generic, "optimiser",
-           max_n_d=(100_000, 2)),
+    Method(
+        "statsmodels GenericLikelihoodModel", statsmodels_generic, "optimiser", max_n_d=(100_000, 2)
+    ),
 ]
 
 BY_NAME = {m.name: m for m in METHODS}

@@ -55,18 +55,23 @@ def main():
     for _ in range(a.reps):
         for prog in (False, a.k):
             times[prog].append(run(prog)[0])
-    print(f"jax {jax.__version__}, n={a.n}, d={a.d}, Adam, form='raw', {a.steps} steps, "
-          f"{a.reps} reps, alternating (median and min; CPU time includes XLA worker threads)")
+    print(
+        f"jax {jax.__version__}, n={a.n}, d={a.d}, Adam, form='raw', {a.steps} steps, "
+        f"{a.reps} reps, alternating (median and min; CPU time includes XLA worker threads)"
+    )
     for i, what in enumerate(("wall", "CPU")):
         off = np.median([t[i] for t in times[False]])
         on = np.median([t[i] for t in times[a.k]])
         ratio = np.median([b[i] / o[i] for b, o in zip(times[a.k], times[False], strict=True)])
         off_min = np.min([t[i] for t in times[False]])
         on_min = np.min([t[i] for t in times[a.k]])
-        print(f"{what:4s} time: off {off * 1e3:7.1f} ms ({off / a.steps * 1e6:5.1f} us/step), "
-              f"k={a.k}: {on * 1e3:7.1f} ms; overhead {100 * (on / off - 1):+.1f} % "
-              f"(median of paired ratios {100 * (ratio - 1):+.1f} %; "
-              f"min {off_min * 1e3:.1f} vs {on_min * 1e3:.1f} ms: {100 * (on_min / off_min - 1):+.1f} %)")
+        print(
+            f"{what:4s} time: off {off * 1e3:7.1f} ms ({off / a.steps * 1e6:5.1f} us/step), "
+            f"k={a.k}: {on * 1e3:7.1f} ms; overhead {100 * (on / off - 1):+.1f} % "
+            f"(median of paired ratios {100 * (ratio - 1):+.1f} %; "
+            f"min {off_min * 1e3:.1f} vs {on_min * 1e3:.1f} ms: "
+            f"{100 * (on_min / off_min - 1):+.1f} %)"
+        )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,14 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"
 
 # (n, d); d = 0 means univariate data of shape (n,)
-FULL_SIZES = [(10_000, 2), (10_000, 10), (100_000, 10), (1_000_000, 10), (100_000, 50),
-              (100_000, 0)]
+FULL_SIZES = [
+    (10_000, 2),
+    (10_000, 10),
+    (100_000, 10),
+    (1_000_000, 10),
+    (100_000, 50),
+    (100_000, 0),
+]
 QUICK_SIZES = [(10_000, 2), (10_000, 10)]
 
 
@@ -146,17 +152,26 @@ def run_size(n, d, dtype, methods, *, quick, log):
         xin = x if d > 0 else x[:, None]
         if m.name.startswith("mle_jax"):
             xin = x  # mle_jax takes (n,) univariate data as it is
-        med, reps, first, out = time_call(fn, xin, warm_up=m.compiles,
-                                          budget=0.5 if quick else 1.5)
+        med, reps, first, out = time_call(fn, xin, warm_up=m.compiles, budget=0.5 if quick else 1.5)
         row = {
-            "n": n, "d": d, "dtype": np.dtype(dtype).name, "method": m.name,
-            "family": m.family, "warm_s": med, "repeats": reps, "first_call_s": first,
-            "iters": out.iters, "converged": out.converged, "error": error(out, ref),
+            "n": n,
+            "d": d,
+            "dtype": np.dtype(dtype).name,
+            "method": m.name,
+            "family": m.family,
+            "warm_s": med,
+            "repeats": reps,
+            "first_call_s": first,
+            "iters": out.iters,
+            "converged": out.converged,
+            "error": error(out, ref),
             "note": out.note,
         }
         rows.append(row)
-        log(f"  {m.name:38s} {med * 1e3:10.2f} ms  x{reps}  it={out.iters}  "
-            f"conv={out.converged}  err={row['error']:.1e} {out.note}")
+        log(
+            f"  {m.name:38s} {med * 1e3:10.2f} ms  x{reps}  it={out.iters}  "
+            f"conv={out.converged}  err={row['error']:.1e} {out.note}"
+        )
     base = next(r["warm_s"] for r in rows if r["method"] == peers.BASELINE)
     for r in rows:
         r["ratio"] = r["warm_s"] / base
@@ -177,8 +192,7 @@ def run_batched(batch, n, d, *, quick, log):
     def record(name, fn, warm_up, note="", check=True, subset=None):
         """``subset``: time a loop over the first ``subset`` problems, scale to ``batch``."""
         data = xs if subset is None else xs[:subset]
-        med, reps, first, out = time_call(fn, data, warm_up=warm_up,
-                                          budget=0.5 if quick else 1.5)
+        med, reps, first, out = time_call(fn, data, warm_up=warm_up, budget=0.5 if quick else 1.5)
         if subset is not None:
             med, first = med * batch / subset, first * batch / subset
             note = f"timed on {subset} fits, scaled x{batch // subset}"
@@ -187,11 +201,25 @@ def run_batched(batch, n, d, *, quick, log):
         if check:
             for k in range(len(data)):
                 err = max(err, error(peers.Out(means[k], covs[k]), reference(xs[k])))
-        rows.append({"batch": batch, "n": n, "d": d, "method": name, "warm_s": med,
-                     "repeats": reps, "first_call_s": first, "iters": iters,
-                     "converged": conv, "error": err, "note": note})
-        log(f"  {name:38s} {med * 1e3:10.2f} ms  x{reps}  it={iters} conv={conv} "
-            f"err={err:.1e} {note}")
+        rows.append(
+            {
+                "batch": batch,
+                "n": n,
+                "d": d,
+                "method": name,
+                "warm_s": med,
+                "repeats": reps,
+                "first_call_s": first,
+                "iters": iters,
+                "converged": conv,
+                "error": err,
+                "note": note,
+            }
+        )
+        log(
+            f"  {name:38s} {med * 1e3:10.2f} ms  x{reps}  it={iters} conv={conv} "
+            f"err={err:.1e} {note}"
+        )
 
     def numpy_vec(xs):
         m = xs.mean(axis=1)
@@ -201,18 +229,28 @@ def run_batched(batch, n, d, *, quick, log):
     record("numpy vectorised (baseline)", numpy_vec, False)
 
     if hasattr(mj, "fit_many"):
+
         def fit_many(xs):
             r = mj.fit_many(xs)
-            return (np.asarray(r.mean), np.asarray(r.cov), int(np.max(r.num_steps)),
-                    bool(np.all(r.converged)))
+            return (
+                np.asarray(r.mean),
+                np.asarray(r.cov),
+                int(np.max(r.num_steps)),
+                bool(np.all(r.converged)),
+            )
+
         record("mle_jax fit_many", fit_many, True)
     else:
         log("  mle_jax.fit_many not available")
 
     def fit_loop(xs):
         res = [mj.fit(x) for x in xs]
-        return ([np.asarray(r.mean) for r in res], [np.asarray(r.cov) for r in res],
-                max(int(r.num_steps) for r in res), all(bool(r.converged) for r in res))
+        return (
+            [np.asarray(r.mean) for r in res],
+            [np.asarray(r.cov) for r in res],
+            max(int(r.num_steps) for r in res),
+            all(bool(r.converged) for r in res),
+        )
 
     record("loop of mle_jax fit", fit_loop, True, subset=min(batch, 200))
 
@@ -220,8 +258,12 @@ def run_batched(batch, n, d, *, quick, log):
 
     def scipy_loop(xs):
         res = [scipy_fit(x) for x in xs]  # noqa: B023
-        return ([r.mean for r in res], [r.cov for r in res], max(r.iters for r in res),
-                all(r.converged for r in res))
+        return (
+            [r.mean for r in res],
+            [r.cov for r in res],
+            max(r.iters for r in res),
+            all(r.converged for r in res),
+        )
 
     record("loop of scipy L-BFGS-B", scipy_loop, False, subset=min(batch, 100))
 
@@ -267,28 +309,47 @@ def run_adam_overhead(n, d, *, quick, log):
     t1 = time_call(fit_k(k1), x, warm_up=True, budget=0.5 if quick else 2.0)[0]
     t2 = time_call(fit_k(k2), x, warm_up=True, budget=0.5 if quick else 2.0)[0]
     prep = _fit.prepare(x, form="raw")
-    params = jax.tree.map(lambda a: a + 0.01, _fit.MvnParams(
-        jax.numpy.zeros(d), jax.numpy.zeros(d * (d + 1) // 2)))
+    params = jax.tree.map(
+        lambda a: a + 0.01, _fit.MvnParams(jax.numpy.zeros(d), jax.numpy.zeros(d * (d + 1) // 2))
+    )
     vg = jax.jit(jax.value_and_grad(_fit.objective))
     evalf = lambda _: jax.block_until_ready(vg(params, prep.problem))  # noqa: E731
-    te = time_call(evalf, None, warm_up=True, budget=0.5 if quick else 1.0, max_repeats=51,
-                   min_repeats=11)[0]
+    te = time_call(
+        evalf, None, warm_up=True, budget=0.5 if quick else 1.0, max_repeats=51, min_repeats=11
+    )[0]
     per_step = (t2 - t1) / (k2 - k1)
-    row = {"n": n, "d": d, "k1": k1, "k2": k2, "fit_k1_s": t1, "fit_k2_s": t2,
-           "per_step_s": per_step, "eval_s": te, "ratio_marginal": per_step / te,
-           "ratio_total": t2 / k2 / te}
-    log(f"  Adam raw n={n} d={d}: per step {per_step * 1e3:.3f} ms, one NLL+grad "
+    row = {
+        "n": n,
+        "d": d,
+        "k1": k1,
+        "k2": k2,
+        "fit_k1_s": t1,
+        "fit_k2_s": t2,
+        "per_step_s": per_step,
+        "eval_s": te,
+        "ratio_marginal": per_step / te,
+        "ratio_total": t2 / k2 / te,
+    }
+    log(
+        f"  Adam raw n={n} d={d}: per step {per_step * 1e3:.3f} ms, one NLL+grad "
         f"{te * 1e3:.3f} ms: marginal ratio {row['ratio_marginal']:.2f}, "
-        f"total/K2 ratio {row['ratio_total']:.2f}")
+        f"total/K2 ratio {row['ratio_total']:.2f}"
+    )
     return row
 
 
 # ------------------------------------------------------------------------------- cold runs
 
 
-COLD_METHODS = ["mle_jax fit (default)", "mle_jax closed_form", "plain JAX + optax L-BFGS",
-                "scipy L-BFGS-B (analytic grad)", "PyTorch LBFGS", "numpy (centred, baseline)",
-                "sklearn GaussianMixture(1)"]
+COLD_METHODS = [
+    "mle_jax fit (default)",
+    "mle_jax closed_form",
+    "plain JAX + optax L-BFGS",
+    "scipy L-BFGS-B (analytic grad)",
+    "PyTorch LBFGS",
+    "numpy (centred, baseline)",
+    "sklearn GaussianMixture(1)",
+]
 
 
 def limit_threads(k):
@@ -334,8 +395,19 @@ def cold_child(args):
 
 
 def run_cold(method, n, d, *, cache=None, threads=1):
-    cmd = [sys.executable, "-m", "benchmarks.run", "--cold-one", method, "--n", str(n),
-           "--d", str(d), "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--cold-one",
+        method,
+        "--n",
+        str(n),
+        "--d",
+        str(d),
+        "--threads",
+        str(threads),
+    ]
     if cache:
         cmd += ["--cache", cache]
     t = time.perf_counter()
@@ -344,8 +416,15 @@ def run_cold(method, n, d, *, cache=None, threads=1):
     if p.returncode != 0:
         return {"method": method, "error": p.stderr[-500:]}
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    r.update({"method": method, "n": n, "d": d, "process_s": wall,
-              "cache": "none" if not cache else "populated"})
+    r.update(
+        {
+            "method": method,
+            "n": n,
+            "d": d,
+            "process_s": wall,
+            "cache": "none" if not cache else "populated",
+        }
+    )
     return r
 
 
@@ -372,9 +451,11 @@ def run_colds(sizes, *, quick, log, threads):
         for _ in range(1 if quick else 2):
             r = run_cold("mle_jax fit (default)", n10, 10, cache=cache, threads=threads)
             rows.append(r)
-            log(f"  cold mle_jax fit n={n10} d=10 with persistent cache: "
+            log(
+                f"  cold mle_jax fit n={n10} d=10 with persistent cache: "
                 f"{r.get('first_call_s', float('nan')):.2f} s (filling run "
-                f"{r0.get('first_call_s', float('nan')):.2f} s)")
+                f"{r0.get('first_call_s', float('nan')):.2f} s)"
+            )
     return rows
 
 
@@ -383,8 +464,17 @@ def run_colds(sizes, *, quick, log, threads):
 
 def versions():
     out = {"python": platform.python_version()}
-    for mod in ["numpy", "scipy", "jax", "jaxlib", "optax", "torch", "sklearn", "statsmodels",
-                "mle_jax"]:
+    for mod in [
+        "numpy",
+        "scipy",
+        "jax",
+        "jaxlib",
+        "optax",
+        "torch",
+        "sklearn",
+        "statsmodels",
+        "mle_jax",
+    ]:
         try:
             out[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a peer not installed
@@ -403,8 +493,12 @@ def machine():
     except OSError:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "load_avg_1_5_15": [round(v, 2) for v in load]}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_avg_1_5_15": [round(v, 2) for v in load],
+    }
 
 
 def fmt_time(s):
@@ -432,47 +526,80 @@ def targets(res):
     if fit and base:
         r = fit["warm_s"] / base["warm_s"]
         extra = f" ({fit['warm_s'] / npcov['warm_s']:.2f}x np.cov)" if npcov else ""
-        out.append(("fit warm <= 1.0x numpy mean+covariance (n=1e6, d=10)",
-                    f"{r:.2f}x{extra}", r <= 1.0))
+        out.append(
+            ("fit warm <= 1.0x numpy mean+covariance (n=1e6, d=10)", f"{r:.2f}x{extra}", r <= 1.0)
+        )
         for peer in ("scipy L-BFGS-B (analytic grad)", "PyTorch LBFGS"):
             p = _find(res["rows"], peer, **key)
             if p:
                 gt = ">" if p["note"] == "time budget" else ""
                 r = p["warm_s"] / fit["warm_s"]
-                out.append((f"fit >= 50x faster than {peer} (n=1e6, d=10)",
-                            f"{gt}{r:.0f}x faster" + (" (peer stopped at the time budget)"
-                                                       if gt else ""), r >= 50))
+                out.append(
+                    (
+                        f"fit >= 50x faster than {peer} (n=1e6, d=10)",
+                        f"{gt}{r:.0f}x faster"
+                        + (" (peer stopped at the time budget)" if gt else ""),
+                        r >= 50,
+                    )
+                )
     for c in res.get("cold", []):
-        if (c.get("method") == "mle_jax fit (default)" and c.get("d") == 10
-                and c.get("n") == res["cold"][-1].get("n") and "error" not in c):
-            out.append((f"cold first call <= 1.5 s (d=10, n={c['n']:.0e}, cache: {c['cache']})",
-                        f"{c['first_call_s']:.2f} s", c["first_call_s"] <= 1.5))
+        if (
+            c.get("method") == "mle_jax fit (default)"
+            and c.get("d") == 10
+            and c.get("n") == res["cold"][-1].get("n")
+            and "error" not in c
+        ):
+            out.append(
+                (
+                    f"cold first call <= 1.5 s (d=10, n={c['n']:.0e}, cache: {c['cache']})",
+                    f"{c['first_call_s']:.2f} s",
+                    c["first_call_s"] <= 1.5,
+                )
+            )
     b = {r["method"]: r for r in res.get("batched", [])}
     if "mle_jax fit_many" in b and "loop of scipy L-BFGS-B" in b:
         r = b["loop of scipy L-BFGS-B"]["warm_s"] / b["mle_jax fit_many"]["warm_s"]
-        out.append((f"{b['mle_jax fit_many']['batch']} batched fits >= 100x faster than a "
-                    "loop of scipy fits", f"{r:.0f}x faster", r >= 100))
+        out.append(
+            (
+                f"{b['mle_jax fit_many']['batch']} batched fits >= 100x faster than a "
+                "loop of scipy fits",
+                f"{r:.0f}x faster",
+                r >= 100,
+            )
+        )
     for a in res.get("adam", []):
-        out.append((f"raw-data Adam step <= 2x one NLL+grad (n={a['n']:.0e}, d={a['d']})",
-                    f"{a['ratio_marginal']:.2f}x marginal, {a['ratio_total']:.2f}x total/K",
-                    a["ratio_marginal"] <= 2.0))
+        out.append(
+            (
+                f"raw-data Adam step <= 2x one NLL+grad (n={a['n']:.0e}, d={a['d']})",
+                f"{a['ratio_marginal']:.2f}x marginal, {a['ratio_total']:.2f}x total/K",
+                a["ratio_marginal"] <= 2.0,
+            )
+        )
     return out
 
 
 def markdown(res):
-    lines = ["#### Targets (issue 5), measured in this run", "",
-             "| target | measured | met |", "|---|---|:---:|"]
+    lines = [
+        "#### Targets (issue 5), measured in this run",
+        "",
+        "| target | measured | met |",
+        "|---|---|:---:|",
+    ]
     for what, value, ok in targets(res):
         lines.append(f"| {what} | {value} | {'yes' if ok else 'no'} |")
     lines.append("")
     ver, mach = res["versions"], res["machine"]
     lines.append(f"Run: `{res['command']}` on {res['date']} UTC, {res['wall_s']:.0f} s.")
-    lines.append(f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['platform']}; load "
-                 f"average at start {mach['load_avg_1_5_15']} and end {res['load_end']}.")
+    lines.append(
+        f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['platform']}; load "
+        f"average at start {mach['load_avg_1_5_15']} and end {res['load_end']}."
+    )
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".")
     th = res["threads"]
-    lines.append(f"Threads of the BLAS and PyTorch: {th if th > 0 else 'library defaults'} "
-                 "(JAX/XLA: its default pool).")
+    lines.append(
+        f"Threads of the BLAS and PyTorch: {th if th > 0 else 'library defaults'} "
+        "(JAX/XLA: its default pool)."
+    )
     lines.append("")
     for dtype in res["dtypes"]:
         for n, d in res["sizes"]:
@@ -480,43 +607,52 @@ def markdown(res):
             if not rows:
                 continue
             base = next(r for r in rows if r["ratio"] == 1.0 or "baseline" in r["method"])
-            lines.append(f"#### {size_label(n, d)}, {dtype} (numpy closed form: "
-                         f"{fmt_time(base['warm_s'])})")
+            lines.append(
+                f"#### {size_label(n, d)}, {dtype} (numpy closed form: {fmt_time(base['warm_s'])})"
+            )
             lines.append("")
-            lines.append("| method | time / numpy | warm | iterations | converged | error |"
-                         " note |")
+            lines.append("| method | time / numpy | warm | iterations | converged | error | note |")
             lines.append("|---|---:|---:|---:|:---:|---:|---|")
             for r in rows:
                 it = "" if r["iters"] is None else str(r["iters"])
                 cv = "" if r["converged"] is None else ("yes" if r["converged"] else "no")
                 gt = ">" if r["note"] == "time budget" else ""  # stopped: a lower bound
-                lines.append(f"| {r['method']} | {gt}{r['ratio']:.3g}x | {gt}"
-                             f"{fmt_time(r['warm_s'])} | {it} | {cv} | {r['error']:.1e} |"
-                             f" {r['note']} |")
+                lines.append(
+                    f"| {r['method']} | {gt}{r['ratio']:.3g}x | {gt}"
+                    f"{fmt_time(r['warm_s'])} | {it} | {cv} | {r['error']:.1e} |"
+                    f" {r['note']} |"
+                )
             lines.append("")
     if res.get("batched"):
         b = res["batched"][0]
         lines.append(f"#### Batched: {b['batch']} fits of (n={b['n']}, d={b['d']}), float64")
         lines.append("")
-        lines.append("| method | time / numpy | warm | max iterations | all converged | "
-                     "max error | note |")
+        lines.append(
+            "| method | time / numpy | warm | max iterations | all converged | max error | note |"
+        )
         lines.append("|---|---:|---:|---:|:---:|---:|---|")
         for r in res["batched"]:
             it = "" if r["iters"] is None else str(r["iters"])
             cv = "" if r["converged"] is None else ("yes" if r["converged"] else "no")
-            lines.append(f"| {r['method']} | {r['ratio']:.3g}x | {fmt_time(r['warm_s'])} | {it}"
-                         f" | {cv} | {r['error']:.1e} | {r['note']} |")
+            lines.append(
+                f"| {r['method']} | {r['ratio']:.3g}x | {fmt_time(r['warm_s'])} | {it}"
+                f" | {cv} | {r['error']:.1e} | {r['note']} |"
+            )
         lines.append("")
     if res.get("adam"):
         lines.append("#### Raw-data Adam: driver overhead per step")
         lines.append("")
-        lines.append("| n, d | one NLL+grad (jitted) | fit per step (marginal) | ratio | "
-                     "fit total / K2 | ratio |")
+        lines.append(
+            "| n, d | one NLL+grad (jitted) | fit per step (marginal) | ratio | "
+            "fit total / K2 | ratio |"
+        )
         lines.append("|---|---:|---:|---:|---:|---:|")
         for a in res["adam"]:
-            lines.append(f"| {a['n']:.0e}, {a['d']} | {a['eval_s'] * 1e3:.3f} ms | "
-                         f"{a['per_step_s'] * 1e3:.3f} ms | {a['ratio_marginal']:.2f}x | "
-                         f"{a['fit_k2_s'] / a['k2'] * 1e3:.3f} ms | {a['ratio_total']:.2f}x |")
+            lines.append(
+                f"| {a['n']:.0e}, {a['d']} | {a['eval_s'] * 1e3:.3f} ms | "
+                f"{a['per_step_s'] * 1e3:.3f} ms | {a['ratio_marginal']:.2f}x | "
+                f"{a['fit_k2_s'] / a['k2'] * 1e3:.3f} ms | {a['ratio_total']:.2f}x |"
+            )
         lines.append("")
     if res.get("cold"):
         lines.append("#### Cold: first call in a fresh process (float64)")
@@ -527,8 +663,10 @@ def markdown(res):
             if "error" in c:
                 lines.append(f"| {c['method']} | | | failed | |")
                 continue
-            lines.append(f"| {c['method']} | {size_label(c['n'], c['d'])} | {c['cache']} | "
-                         f"{c['first_call_s']:.2f} s | {c['import_s']:.2f} s |")
+            lines.append(
+                f"| {c['method']} | {size_label(c['n'], c['d'])} | {c['cache']} | "
+                f"{c['first_call_s']:.2f} s | {c['import_s']:.2f} s |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -576,19 +714,30 @@ def write_docs(res):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, float64 only (< 1 min)")
-    p.add_argument("--write-docs", action="store_true",
-                   help="rewrite the tables in docs/benchmarks.md, the figure and results.json")
+    p.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="rewrite the tables in docs/benchmarks.md, the figure and results.json",
+    )
     p.add_argument("--out", type=Path, default=None, help="write the results JSON here")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process runs")
-    p.add_argument("--threads", type=int, default=1,
-                   help="threads of the BLAS (numpy, scipy, sklearn, statsmodels, mle_jax's "
-                        "host statistics) and of PyTorch; 0: each library's default. Default "
-                        "1: on a busy shared 2-core machine 2 threads spin-wait, and one "
-                        "NLL+gradient took 16 ms instead of 1.3 ms (OpenBLAS), one torch step "
-                        "72 ms instead of 0.7 ms. JAX/XLA keeps its own thread pool.")
-    p.add_argument("--budget", type=float, default=10.0,
-                   help="seconds one iterative peer run may take before it is stopped "
-                        "(reported as not converged, note 'time budget'); quick mode: 1.5")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads of the BLAS (numpy, scipy, sklearn, statsmodels, mle_jax's "
+        "host statistics) and of PyTorch; 0: each library's default. Default "
+        "1: on a busy shared 2-core machine 2 threads spin-wait, and one "
+        "NLL+gradient took 16 ms instead of 1.3 ms (OpenBLAS), one torch step "
+        "72 ms instead of 0.7 ms. JAX/XLA keeps its own thread pool.",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=10.0,
+        help="seconds one iterative peer run may take before it is stopped "
+        "(reported as not converged, note 'time budget'); quick mode: 1.5",
+    )
     p.add_argument("--methods", default=None, help="comma-separated subset of method names")
     p.add_argument("--cold-one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--cache", default=None, help=argparse.SUPPRESS)
@@ -626,18 +775,26 @@ def main(argv=None):
     log("batched")
     batched = run_batched(20 if args.quick else 1000, 200, 3, quick=args.quick, log=log)
     log("raw-data Adam overhead")
-    adam = [run_adam_overhead(n, 10, quick=args.quick, log=log)
-            for n in ([10_000] if args.quick else [100_000, 1_000_000])]
-    cold = [] if args.no_cold else run_colds(sizes, quick=args.quick, log=log,
-                                             threads=args.threads)
+    adam = [
+        run_adam_overhead(n, 10, quick=args.quick, log=log)
+        for n in ([10_000] if args.quick else [100_000, 1_000_000])
+    ]
+    cold = [] if args.no_cold else run_colds(sizes, quick=args.quick, log=log, threads=args.threads)
     cmd = "python -m benchmarks.run" + (" --quick" if args.quick else "")
     res = {
-        "command": cmd, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "wall_s": time.perf_counter() - t_start, "machine": mach,
-        "load_end": [round(v, 2) for v in os.getloadavg()], "versions": versions(),
-        "threads": args.threads, "sizes": sizes,
-        "dtypes": [np.dtype(t).name for t in dtypes], "rows": rows, "batched": batched,
-        "adam": adam, "cold": cold,
+        "command": cmd,
+        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "wall_s": time.perf_counter() - t_start,
+        "machine": mach,
+        "load_end": [round(v, 2) for v in os.getloadavg()],
+        "versions": versions(),
+        "threads": args.threads,
+        "sizes": sizes,
+        "dtypes": [np.dtype(t).name for t in dtypes],
+        "rows": rows,
+        "batched": batched,
+        "adam": adam,
+        "cold": cold,
     }
     print()
     print(markdown(res))

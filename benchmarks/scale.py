@@ -134,10 +134,22 @@ def modes(args):
                 t_first, res = _timed(lambda: jax.block_until_ready(run().cov))  # noqa: B023
                 t_warm, res = _timed(run, repeat=3)
                 steps = np.asarray(res.num_steps)
-                print(json.dumps({"B": b, "data": kind, "form": form, "batch_size": bs,
-                                  "first_s": round(t_first, 2), "warm_s": round(t_warm, 4),
-                                  "steps_mean": float(steps.mean()), "steps_max": int(steps.max()),
-                                  "converged": int(np.asarray(res.converged).sum())}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "B": b,
+                            "data": kind,
+                            "form": form,
+                            "batch_size": bs,
+                            "first_s": round(t_first, 2),
+                            "warm_s": round(t_warm, 4),
+                            "steps_mean": float(steps.mean()),
+                            "steps_max": int(steps.max()),
+                            "converged": int(np.asarray(res.converged).sum()),
+                        }
+                    ),
+                    flush=True,
+                )
 
 
 _RSS_CHILD = r"""
@@ -196,7 +208,10 @@ def stream(args):
         size_mib = path.stat().st_size / 2**20
         out = subprocess.run(
             [sys.executable, "-c", _RSS_CHILD, str(path), str(ROOT), str(small)],
-            capture_output=True, text=True, timeout=900, check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
             env=dict(os.environ, **({"MLE_JAX_NO_RELEASE": "1"} if args.no_release else {})),
         )
         child = json.loads(out.stdout.strip().splitlines()[-1])
@@ -215,8 +230,11 @@ def main():
     ap.add_argument("what", choices=["batch", "modes", "stream"])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test, GPU check)")
     ap.add_argument("--no-scipy", action="store_true", help="batch: skip the scipy loop")
-    ap.add_argument("--no-release", action="store_true",
-                    help="stream: do not madvise(DONTNEED) read blocks (for comparison)")
+    ap.add_argument(
+        "--no-release",
+        action="store_true",
+        help="stream: do not madvise(DONTNEED) read blocks (for comparison)",
+    )
     ap.add_argument("--tmp", default=os.environ.get("TMPDIR", "/tmp"), help="where the .npy goes")
     args = ap.parse_args()
     {"batch": batch, "modes": modes, "stream": stream}[args.what](args)

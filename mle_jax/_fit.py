@@ -303,9 +303,7 @@ def finish(state: _State, problem: Problem):
     return state, final_nll
 
 
-_solve_jit = jax.jit(
-    solve, static_argnames=("optimizer", "max_steps", "record_path", "progress")
-)
+_solve_jit = jax.jit(solve, static_argnames=("optimizer", "max_steps", "record_path", "progress"))
 _suff_stats_jit = jax.jit(suff_stats)
 _finish_jit = jax.jit(finish)
 
@@ -374,7 +372,9 @@ def prepare(
             )
         stats, univariate, dtype = _stream.stream_stats(x, weights, columns=columns)
         if options is not None:
-            return _models.prepare(stats, options, univariate=univariate, dtype=dtype, columns=columns)
+            return _models.prepare(
+                stats, options, univariate=univariate, dtype=dtype, columns=columns
+            )
         _validate.check_enough_samples(float(stats.count), stats.mean.shape[-1], ridge)
         _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns)
         return prepare_stats(stats, ridge=ridge, univariate=univariate, dtype=dtype)
@@ -414,19 +414,34 @@ def prepare(
         )
     if options is not None:  # model options: their own checks and standardisation
         return _models.prepare(
-            stats, options, univariate=univariate, dtype=dtype, x=xj if raw else None,
-            weights=wj if raw else None, columns=columns,
+            stats,
+            options,
+            univariate=univariate,
+            dtype=dtype,
+            x=xj if raw else None,
+            weights=wj if raw else None,
+            columns=columns,
         )
     _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns)
     return prepare_stats(
-        stats, ridge=ridge, univariate=univariate, dtype=dtype, x=xj if raw else None,
+        stats,
+        ridge=ridge,
+        univariate=univariate,
+        dtype=dtype,
+        x=xj if raw else None,
         weights=wj if raw else None,
     )
 
 
 def prepare_stats(
-    stats: SuffStats, *, ridge: float = 0.0, univariate: bool = False, dtype=None, x=None,
-    weights=None, whiten: bool = True,
+    stats: SuffStats,
+    *,
+    ridge: float = 0.0,
+    univariate: bool = False,
+    dtype=None,
+    x=None,
+    weights=None,
+    whiten: bool = True,
 ) -> Prepared:
     """The standardised :class:`Prepared` problem from validated host float64 statistics.
 
@@ -462,7 +477,9 @@ def prepare_stats(
     xs = ws = None
     if x is not None:
         xs = jnp.matmul(
-            x - jnp.asarray(shift, dtype)[..., None, :], jnp.asarray(inv_t, dtype), precision=HIGHEST
+            x - jnp.asarray(shift, dtype)[..., None, :],
+            jnp.asarray(inv_t, dtype),
+            precision=HIGHEST,
         )
         ws = weights
     problem = Problem(std_stats, xs, ws, jnp.asarray(ridge * (inv @ inv_t), dtype))
@@ -595,7 +612,11 @@ def fit(
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
     options = _models.make_options(covariance, fix_mean, fix_cov, prior, ridge)
     prep = prepare(
-        x, weights=weights, ridge=ridge, form=form, columns=columns,
+        x,
+        weights=weights,
+        ridge=ridge,
+        form=form,
+        columns=columns,
         options=None if options.is_default else options,
     )
     dtype = prep.dtype

@@ -33,7 +33,7 @@ def likelihood(x, mean, std) -> jax.Array:
 
 
 def log_likelihood(x, mean, std) -> jax.Array:
-    """Log-likelihood of ``(n,)`` data under ``N(mean, std**2)``: ``()``, the sum of log-densities."""
+    """Log-likelihood of ``(n,)`` data under ``N(mean, std**2)``: ``()``, the log-density sum."""
     return jnp.sum(normal_logpdf(jnp.asarray(x, float), mean, std))
 
 

@@ -157,4 +157,3 @@ class ProgressBar:
         jax.effects_barrier()
         _ACTIVE.remove(self)
         self.bar.close()
-

@@ -79,8 +79,9 @@ def suff_stats_np(x: np.ndarray, weights=None, dtype=None):
     for c, wc in chunks():
         xc = buf[: len(c)]
         if c.flags.c_contiguous:
-            np.subtract(c.reshape(-1), tiled[: c.size], out=xc.reshape(-1), dtype=work,
-                        casting="unsafe")
+            np.subtract(
+                c.reshape(-1), tiled[: c.size], out=xc.reshape(-1), dtype=work, casting="unsafe"
+            )
         else:
             np.subtract(c, mean_w[None, :], out=xc, dtype=work, casting="unsafe")
         if w is None:

@@ -41,13 +41,17 @@ class Status:
     MESSAGES = {
         CONVERGED: "converged: gradient norm below tol",
         MAX_STEPS: "stopped at max_steps before the gradient norm reached tol",
-        NONFINITE: "stopped: the loss or gradient became non-finite (returned the best finite point)",
+        NONFINITE: "stopped: the loss or gradient became non-finite "
+        "(returned the best finite point)",
         INVALID: "not fitted: invalid data (too few samples, constant or dependent columns, "
         "NaN/inf, zero weights); fit_many(..., on_invalid='raise') says which and why",
     }
 
     NAMES = {
-        CONVERGED: "converged", MAX_STEPS: "max_steps", NONFINITE: "nonfinite", INVALID: "invalid"
+        CONVERGED: "converged",
+        MAX_STEPS: "max_steps",
+        NONFINITE: "nonfinite",
+        INVALID: "invalid",
     }
 
     @classmethod

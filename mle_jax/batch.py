@@ -138,9 +138,7 @@ def _member_errors(xs, weights, stats: SuffStats, ridge: float, univariate: bool
     """
     count, mean, scatter = stats
     d = mean.shape[-1]
-    finite = (
-        np.isfinite(count) & np.isfinite(mean).all(-1) & np.isfinite(scatter).all((-2, -1))
-    )
+    finite = np.isfinite(count) & np.isfinite(mean).all(-1) & np.isfinite(scatter).all((-2, -1))
     with np.errstate(all="ignore"):
         var = np.diagonal(scatter, axis1=-2, axis2=-1) / count[:, None]
         std = np.sqrt(np.maximum(var, 0))
@@ -330,7 +328,11 @@ def fit_many(
 
     raw = form == "raw"
     prep = prepare_stats(
-        stats, ridge=ridge, univariate=univariate, dtype=dtype, x=xj if raw else None,
+        stats,
+        ridge=ridge,
+        univariate=univariate,
+        dtype=dtype,
+        x=xj if raw else None,
         weights=wj if raw else None,
     )
     init_std = _batch_init(init, prep, batch, d, ridge)

@@ -31,20 +31,28 @@ def _demo(args) -> int:
         "Adam (lr 0.02)": mj.fit(x, init=init, optimizer=optax.adam(0.02), max_steps=5000),
     }
     print(f"mle_jax demo: n = {args.n} samples from a 3-D Gaussian (seed {args.seed}), float64\n")
-    print(f"{'':18s} {'steps':>6s} {'status':>10s} {'NLL':>14s} {'|mean - closed|':>16s} "
-          f"{'|cov - closed|':>15s}")
+    print(
+        f"{'':18s} {'steps':>6s} {'status':>10s} {'NLL':>14s} {'|mean - closed|':>16s} "
+        f"{'|cov - closed|':>15s}"
+    )
     for name, r in fits.items():
         dm = np.max(np.abs(np.asarray(r.mean) - np.asarray(cf.mean)))
         dc = np.max(np.abs(np.asarray(r.cov) - np.asarray(cf.cov)))
         status = mj.Status.name(r.status)
-        print(f"{name:18s} {int(r.num_steps):6d} {status:>10s} {float(r.nll):14.6f} "
-              f"{dm:16.2e} {dc:15.2e}")
+        print(
+            f"{name:18s} {int(r.num_steps):6d} {status:>10s} {float(r.nll):14.6f} "
+            f"{dm:16.2e} {dc:15.2e}"
+        )
     r = fits["L-BFGS (default)"]
     np.set_printoptions(precision=3, suppress=True)
     print("\nmean     true:", true_mean, "\n         fit: ", np.asarray(r.mean))
-    print("cov diag true:", np.diagonal(true_cov), "\n         fit: ", np.diagonal(np.asarray(r.cov)))
-    print("\nThe fitted values equal the closed form (sample mean, covariance with divisor n) and "
-          "approach the true ones as n grows.")
+    print(
+        "cov diag true:", np.diagonal(true_cov), "\n         fit: ", np.diagonal(np.asarray(r.cov))
+    )
+    print(
+        "\nThe fitted values equal the closed form (sample mean, covariance with divisor n) and "
+        "approach the true ones as n grows."
+    )
     if getattr(args, "out", None):
         try:
             paths = _demo_figures(args.out, args.seed, x, r, true_mean, true_cov)
@@ -167,9 +175,7 @@ def _optimizer(name: str, lr):
 
     if name == "lbfgs":
         if lr is not None:
-            raise _BadInput(
-                "--lr applies to adam and sgd; L-BFGS chooses its steps by line search"
-            )
+            raise _BadInput("--lr applies to adam and sgd; L-BFGS chooses its steps by line search")
         return mj.default_optimizer(), "L-BFGS"
     lr = _DEFAULT_LR[name] if lr is None else lr
     if not lr > 0:
@@ -197,8 +203,12 @@ def _fit_command(args) -> int:
         dtype = np.float32 if args.float32 else np.float64
         data = x[:, 0] if x.shape[1] == 1 else x
         result = mj.fit(
-            data.astype(dtype), optimizer=optimizer, max_steps=max_steps, tol=args.tol,
-            columns=names, progress=bool(args.progress),
+            data.astype(dtype),
+            optimizer=optimizer,
+            max_steps=max_steps,
+            tol=args.tol,
+            columns=names,
+            progress=bool(args.progress),
         )
     except _BadInput as e:
         print(f"mle-jax: error: {e}", file=sys.stderr)
@@ -226,13 +236,24 @@ def _fit_command(args) -> int:
     n, d = x.shape
     if args.json:
         out = {
-            "file": args.file, "columns": names, "n": n, "d": d,
-            "optimizer": opt_name, "dtype": np.dtype(dtype).name,
-            "mean": mean.tolist(), "std": np.sqrt(np.diagonal(cov)).tolist(), "cov": cov.tolist(),
-            "nll": float(result.nll), "num_steps": int(result.num_steps), "status": status,
-            "converged": bool(result.converged), "grad_norm": float(result.grad_norm),
+            "file": args.file,
+            "columns": names,
+            "n": n,
+            "d": d,
+            "optimizer": opt_name,
+            "dtype": np.dtype(dtype).name,
+            "mean": mean.tolist(),
+            "std": np.sqrt(np.diagonal(cov)).tolist(),
+            "cov": cov.tolist(),
+            "nll": float(result.nll),
+            "num_steps": int(result.num_steps),
+            "status": status,
+            "converged": bool(result.converged),
+            "grad_norm": float(result.grad_norm),
             "closed_form": {"mean": cf_mean.tolist(), "cov": cf_cov.tolist()},
-            "max_abs_diff_mean": d_mean, "max_abs_diff_cov": d_cov, "plot": plot,
+            "max_abs_diff_mean": d_mean,
+            "max_abs_diff_cov": d_cov,
+            "plot": plot,
         }
         print(json.dumps(out, indent=2))
         return 0
@@ -246,10 +267,14 @@ def _fit_command(args) -> int:
         print(f"{'':{width}s} " + " ".join(f"{c[:14]:>14s}" for c in names))
         for j, c in enumerate(names):
             print(f"{c:{width}s} " + " ".join(f"{v:14.6g}" for v in cov[j]))
-    print(f"\nNLL {float(result.nll):.10g}   steps {int(result.num_steps)}   status {status} "
-          f"(gradient norm {float(result.grad_norm):.2e})")
-    print(f"distance to the closed form: max |mean diff| {d_mean:.2e}, "
-          f"max |cov diff| {d_cov:.2e} (relative {rel_cov:.2e})")
+    print(
+        f"\nNLL {float(result.nll):.10g}   steps {int(result.num_steps)}   status {status} "
+        f"(gradient norm {float(result.grad_norm):.2e})"
+    )
+    print(
+        f"distance to the closed form: max |mean diff| {d_mean:.2e}, "
+        f"max |cov diff| {d_cov:.2e} (relative {rel_cov:.2e})"
+    )
     if plot:
         print(f"figure: {plot}")
     return 0
@@ -311,10 +336,12 @@ def _demo_figures(out: str, seed: int, x3, fit3, true_mean, true_cov) -> list:
     # 4.-5. gradient descent from a poor start: paths and loss curves
     init = (24.0, 5.0**2)
     fits = {
-        "SGD (lr 0.05)": mj.fit(x1, optimizer=optax.sgd(0.05), init=init, trace=True,
-                                max_steps=2000),
-        "Adam (lr 0.1)": mj.fit(x1, optimizer=optax.adam(0.1), init=init, trace=True,
-                                max_steps=2000),
+        "SGD (lr 0.05)": mj.fit(
+            x1, optimizer=optax.sgd(0.05), init=init, trace=True, max_steps=2000
+        ),
+        "Adam (lr 0.1)": mj.fit(
+            x1, optimizer=optax.adam(0.1), init=init, trace=True, max_steps=2000
+        ),
         "L-BFGS": mj.fit(x1, init=init, trace=True),
     }
     save(plotting.nll_surface(x1, fits).figure, "04_descent_paths.png")
@@ -324,8 +351,10 @@ def _demo_figures(out: str, seed: int, x3, fit3, true_mean, true_cov) -> list:
     # 6.-7. the multivariate fit: ellipses and a Q-Q check
     true = mj.Estimate(true_mean, true_cov, np.sqrt(np.diagonal(true_cov)))
     cols = ["x0", "x1", "x2"]
-    save(plotting.pairwise_ellipses(x3, {"fit": fit3, "true": true}, columns=cols),
-         "06_multivariate_ellipses.png")
+    save(
+        plotting.pairwise_ellipses(x3, {"fit": fit3, "true": true}, columns=cols),
+        "06_multivariate_ellipses.png",
+    )
     save(plotting.qq_plot(x3, fit3).figure, "07_qq_mahalanobis.png")
     return paths
 
@@ -336,7 +365,9 @@ def main(argv=None) -> int:
     jax.config.update("jax_enable_x64", True)
     parser = _Parser(prog="mle-jax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = sub.add_parser("demo", help="fit a generated 3-D Gaussian and compare with the closed form")
+    demo = sub.add_parser(
+        "demo", help="fit a generated 3-D Gaussian and compare with the closed form"
+    )
     demo.add_argument("--n", type=int, default=2000, help="number of samples (default 2000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", metavar="DIR", help="also write the story's figures (PNG) to DIR")
@@ -345,8 +376,10 @@ def main(argv=None) -> int:
         "fit", help="fit a Gaussian to a CSV (header; NA/empty = missing) or .npy file"
     )
     fit.add_argument("file", help="a .csv file with a header line, or a .npy array (n, d)")
-    fit.add_argument("--columns", help="comma-separated column names (.npy: indices); "
-                     "default: every numeric column")
+    fit.add_argument(
+        "--columns",
+        help="comma-separated column names (.npy: indices); default: every numeric column",
+    )
     fit.add_argument("--optimizer", choices=_OPTIMIZERS, default="lbfgs")
     fit.add_argument("--lr", type=float, help="learning rate: adam (default 0.05), sgd (0.1)")
     fit.add_argument("--max-steps", type=int, help="default 1000 (lbfgs), 10000 (adam, sgd)")

@@ -301,7 +301,14 @@ def _path_mean_std(p):
 
 
 def nll_surface(
-    x, paths=None, *, means=None, stds=None, ax=None, num=160, show_closed_form=True,
+    x,
+    paths=None,
+    *,
+    means=None,
+    stds=None,
+    ax=None,
+    num=160,
+    show_closed_form=True,
     show_grid_min=False,
 ):
     """The NLL of 1-D data over (mu, sigma) as a heat map, with optimiser paths on top.
@@ -349,8 +356,13 @@ def nll_surface(
     vmin = max(float(delta.min()), 1e-2)
     vmax = max(float(np.percentile(delta, 95)), 10 * vmin)  # sigma -> 0 would swamp the scale
     mesh = ax.pcolormesh(
-        means, stds, delta.T, norm=LogNorm(vmin=vmin, vmax=vmax),
-        cmap="viridis_r", shading="auto", rasterized=True,
+        means,
+        stds,
+        delta.T,
+        norm=LogNorm(vmin=vmin, vmax=vmax),
+        cmap="viridis_r",
+        shading="auto",
+        rasterized=True,
     )
     levels = np.geomspace(max(vmin, 0.1), vmax, 9)
     ax.contour(means, stds, delta.T, levels=levels, colors="k", linewidths=0.5, alpha=0.35)
@@ -365,12 +377,22 @@ def nll_surface(
     if show_grid_min:
         i, j = np.unravel_index(np.argmin(nll), nll.shape)
         ax.plot(
-            [means[i]], [stds[j]], "X", color="white", mec="k", ms=11,
+            [means[i]],
+            [stds[j]],
+            "X",
+            color="white",
+            mec="k",
+            ms=11,
             label=f"grid minimum ({means.size}×{stds.size} evaluations)",
         )
     if show_closed_form:
         ax.plot(
-            [xbar], [s], "*", color="gold", mec="k", ms=16,
+            [xbar],
+            [s],
+            "*",
+            color="gold",
+            mec="k",
+            ms=16,
             label=f"closed form (x̄ = {xbar:.3g}, σ̂ = {s:.3g})",
         )
     ax.set_xlim(means[0], means[-1])
@@ -408,7 +430,10 @@ def loss_history(results, *, ax=None, reference=None):
     floor = 1e-13 * max(1.0, abs(ref))
     for (name, (h, steps, status)), color, _ in _styled(hist.items()):
         ax.semilogy(
-            np.arange(h.size), np.maximum(h - ref, floor), color=color, lw=1.6,
+            np.arange(h.size),
+            np.maximum(h - ref, floor),
+            color=color,
+            lw=1.6,
             label=f"{name}: {steps} steps, {status}",
         )
     ax.set_xlabel("optimiser step")
@@ -422,8 +447,9 @@ def loss_history(results, *, ax=None, reference=None):
 # ------------------------------------------------------------------------- multivariate
 
 
-def ellipse_plot(x, fits=None, *, dims=(0, 1), levels=(0.5, 0.95), ax=None, columns=None,
-                 scatter=True):
+def ellipse_plot(
+    x, fits=None, *, dims=(0, 1), levels=(0.5, 0.95), ax=None, columns=None, scatter=True
+):
     """Scatter of two columns with the confidence ellipses of fitted Gaussians.
 
     The ellipse at probability ``p`` is ``{y : (y - m)^T C^{-1} (y - m) = q}`` with the
@@ -568,7 +594,10 @@ def qq_plot(x, fit=None, *, ax=None, band=True):
         lo_p, hi_p = np.quantile(u, [0.025, 0.975], axis=0)
         lo_p, hi_p = np.clip(lo_p, 0, 1 - 1e-12), np.clip(hi_p, 0, 1 - 1e-12)
         ax.fill_between(
-            theo, chi2_ppf(lo_p, d), chi2_ppf(hi_p, d), color="0.85",
+            theo,
+            chi2_ppf(lo_p, d),
+            chi2_ppf(hi_p, d),
+            color="0.85",
             label="95% pointwise band (Gaussian data)",
         )
     top = max(theo.max(), dist.max()) * 1.05

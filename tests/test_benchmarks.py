@@ -22,8 +22,11 @@ def test_hand_written_nll_and_gradient_match_finite_differences_and_mle_jax():
     want = float(mj.nll(mj.MvnParams.from_mean_chol(jnp.asarray(mean), jnp.asarray(chol)), x))
     np.testing.assert_allclose(f * x.shape[0], want, rtol=1e-12)
     eps = 1e-6
-    fd = [(peers.nll_and_grad(theta + eps * e, x)[0] - peers.nll_and_grad(theta - eps * e, x)[0])
-          / (2 * eps) for e in np.eye(theta.size)]
+    fd = [
+        (peers.nll_and_grad(theta + eps * e, x)[0] - peers.nll_and_grad(theta - eps * e, x)[0])
+        / (2 * eps)
+        for e in np.eye(theta.size)
+    ]
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 

@@ -28,8 +28,14 @@ print(json.dumps({"before": before, "path": path, "after": jax.config.jax_compil
 
 def _child(cache):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(cache)], capture_output=True,
-                         text=True, env=env, timeout=240, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cache)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

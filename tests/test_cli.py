@@ -81,9 +81,20 @@ def test_fit_equals_closed_form(capsys, name):
 def test_fit_table_columns_adam_float32_plot(capsys, tmp_path):
     png = tmp_path / "fit.png"
     code, out, err = run(
-        capsys, "fit", str(DATA / "iris.csv"), "--columns", "Petal.Length, Petal.Width",
-        "--optimizer", "adam", "--lr", "0.05", "--max-steps", "3000", "--float32",
-        "--plot", str(png),
+        capsys,
+        "fit",
+        str(DATA / "iris.csv"),
+        "--columns",
+        "Petal.Length, Petal.Width",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+        "--max-steps",
+        "3000",
+        "--float32",
+        "--plot",
+        str(png),
     )
     assert code == 0, err
     assert "Adam (lr 0.05), float32" in out and "covariance (divisor n)" in out
@@ -184,8 +195,12 @@ def test_demo_table_and_figures(capsys, tmp_path):
     pngs = sorted((tmp_path / "figs").glob("*.png"))
     names = [p.name for p in pngs]
     assert names == [
-        "01_one_point.png", "02_likelihood_curve.png", "03_grid_search.png",
-        "04_descent_paths.png", "05_loss_history.png", "06_multivariate_ellipses.png",
+        "01_one_point.png",
+        "02_likelihood_curve.png",
+        "03_grid_search.png",
+        "04_descent_paths.png",
+        "05_loss_history.png",
+        "06_multivariate_ellipses.png",
         "07_qq_mahalanobis.png",
     ]
     for p in pngs:

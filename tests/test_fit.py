@@ -46,9 +46,13 @@ def test_fit_equals_closed_form(d, name, optimizer, tol, bound):
         assert bool(res.converged), (name, d, res.message)
         e_mean, e_cov = rel_err(res, cf)
         assert e_mean < bound and e_cov < bound, (name, d, e_mean, e_cov)
-        np.testing.assert_allclose(res.nll, -mj.log_likelihood(x, cf.mean, cf.std) if d == 1
-                                   else mj.nll(mj.MvnParams.from_mean_cov(cf.mean, cf.cov), x),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            res.nll,
+            -mj.log_likelihood(x, cf.mean, cf.std)
+            if d == 1
+            else mj.nll(mj.MvnParams.from_mean_cov(cf.mean, cf.cov), x),
+            rtol=1e-10,
+        )
 
 
 def test_univariate_result_shapes():

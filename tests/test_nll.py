@@ -42,8 +42,12 @@ def test_logpdf_per_point_and_single_point(problem):
     x, mean, cov = problem
     chol = jnp.asarray(np.linalg.cholesky(cov))
     expected = scipy.stats.multivariate_normal(mean, cov).logpdf(x)
-    np.testing.assert_allclose(mj.mvn_logpdf(jnp.asarray(x), jnp.asarray(mean), chol), expected, rtol=1e-12)
-    np.testing.assert_allclose(mj.mvn_logpdf(jnp.asarray(x[0]), jnp.asarray(mean), chol), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(
+        mj.mvn_logpdf(jnp.asarray(x), jnp.asarray(mean), chol), expected, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        mj.mvn_logpdf(jnp.asarray(x[0]), jnp.asarray(mean), chol), expected[0], rtol=1e-12
+    )
 
 
 def test_weighted_nll_equals_replicated_rows():
@@ -80,7 +84,9 @@ def test_nll_gradient_matches_finite_differences():
     flat, unravel = jax.flatten_util.ravel_pytree(p)
     f = lambda v: float(mj.nll(unravel(v), x))  # noqa: E731
     h = 1e-6
-    fd = np.array([(f(flat.at[i].add(h)) - f(flat.at[i].add(-h))) / (2 * h) for i in range(flat.size)])
+    fd = np.array(
+        [(f(flat.at[i].add(h)) - f(flat.at[i].add(-h))) / (2 * h) for i in range(flat.size)]
+    )
     np.testing.assert_allclose(jax.flatten_util.ravel_pytree(g)[0], fd, rtol=1e-6, atol=1e-6)
 
 
@@ -140,7 +146,9 @@ def test_from_mean_cov_rejects_bad_input():
 def test_likelihood_of_one_point_matches_the_seed():
     assert round(float(mj.normal_pdf(32.0, 28.0, 2.0)), 3) == 0.027
     assert round(float(mj.normal_pdf(32.0, 30.0, 2.0)), 3) == 0.121
-    np.testing.assert_allclose(mj.normal_pdf(32.0, 30.0, 2.0), scipy.stats.norm(30, 2).pdf(32), rtol=1e-14)
+    np.testing.assert_allclose(
+        mj.normal_pdf(32.0, 30.0, 2.0), scipy.stats.norm(30, 2).pdf(32), rtol=1e-14
+    )
 
 
 def test_likelihood_is_product_and_log_likelihood_is_sum():
@@ -162,4 +170,6 @@ def test_likelihood_grid_argmax_lands_on_closed_form():
     assert abs(float(grid.best_std) - float(cf.std)) <= (stds[1] - stds[0])
     curve = mj.likelihood_grid(x, means)  # default std: the MLE
     assert abs(float(curve.best_mean) - float(cf.mean)) <= (means[1] - means[0])
-    np.testing.assert_allclose(grid.log_lik[0, 0], mj.log_likelihood(x, means[0], stds[0]), rtol=1e-13)
+    np.testing.assert_allclose(
+        grid.log_lik[0, 0], mj.log_likelihood(x, means[0], stds[0]), rtol=1e-13
+    )

@@ -47,11 +47,15 @@ def test_notebook_runs(path, monkeypatch):
     assert elapsed < 60, f"{path.name} took {elapsed:.0f} s"
     text = "".join(
         out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
     )
     images = sum(
         "image/png" in out.get("data", {})
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
     )
     assert images >= FIGURES[path.name[:2]], f"{path.name} shows {images} figures"
     if path.name.startswith("01"):

@@ -85,8 +85,9 @@ def test_chi2_ppf_matches_scipy():
 
     p = np.array([0.0, 1e-6, 0.01, 0.3, 0.5, 0.9, 0.999999])
     for df in (1, 2, 3, 7.5, 40):
-        np.testing.assert_allclose(plotting.chi2_ppf(p, df), stats.chi2.ppf(p, df), rtol=1e-10,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            plotting.chi2_ppf(p, df), stats.chi2.ppf(p, df), rtol=1e-10, atol=1e-12
+        )
     with pytest.raises(ValueError):
         plotting.chi2_ppf(1.0, 2)
 

@@ -15,6 +15,7 @@ def _exact_mean(x, w=None):
     n, d = x.shape
     w = np.ones(n) if w is None else w
     tw = sum(Fraction(float(v)) for v in w)
+
     def col(j):
         return sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x[:, j], w, strict=True))
 

@@ -35,7 +35,10 @@ def test_nan_and_inf_are_counted_and_located():
     x[4, 1] = np.nan
     x[7, 2] = np.inf
     x[9, 0] = np.nan
-    with pytest.raises(ValueError, match=r"3 non-finite value\(s\) \(2 NaN, 1 inf\), first at \[4, 1\], \[7, 2\], \[9, 0\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"3 non-finite value\(s\) \(2 NaN, 1 inf\), first at \[4, 1\], \[7, 2\], \[9, 0\]",
+    ):
         mj.fit(x)
     with pytest.raises(ValueError, match=r"1 non-finite .*first at \[5\]"):
         mj.fit(np.where(np.arange(20) == 5, np.nan, GOOD[:, 0]))

@@ -51,9 +51,7 @@ def _parse(text: str, source: str):
         raise ValueError(f"{source} has a header but no data rows")
     for i, r in enumerate(body, start=2):
         if len(r) != len(header):
-            raise ValueError(
-                f"{source} line {i} has {len(r)} fields, the header has {len(header)}"
-            )
+            raise ValueError(f"{source} line {i} has {len(r)} fields, the header has {len(header)}")
     numeric, strings = {}, {}
     for j, name in enumerate(header):
         cells = [r[j].strip() for r in body]
