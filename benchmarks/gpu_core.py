@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import mle_jax as mj  # noqa: E402
-from mle_jax import _fit  # noqa: E402
+from mle_jax import _fit, _prepare  # noqa: E402
 
 
 def median_time(f, reps=7):
@@ -48,7 +48,7 @@ def main():
     adam = optax.adam(1e-2)
     t1 = median_time(lambda: mj.fit(xr, form="raw", optimizer=adam, tol=0.0, max_steps=50).cov, 3)
     t2 = median_time(lambda: mj.fit(xr, form="raw", optimizer=adam, tol=0.0, max_steps=250).cov, 3)
-    prep = _fit.prepare(xr, form="raw")
+    prep = _prepare.prepare(xr, form="raw")
     p0 = mj.MvnParams(jnp.zeros(10), jnp.zeros(55))
     vg = jax.jit(jax.value_and_grad(_fit.objective))
     t_eval = median_time(lambda: vg(p0, prep.problem))

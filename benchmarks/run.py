@@ -297,7 +297,7 @@ def run_adam_overhead(n, d, *, quick, log):
     import optax
 
     import mle_jax as mj
-    from mle_jax import _fit
+    from mle_jax import _fit, _prepare
 
     x = make_data(n, d, np.float64)
     opt = optax.adam(1e-2)
@@ -308,7 +308,7 @@ def run_adam_overhead(n, d, *, quick, log):
 
     t1 = time_call(fit_k(k1), x, warm_up=True, budget=0.5 if quick else 2.0)[0]
     t2 = time_call(fit_k(k2), x, warm_up=True, budget=0.5 if quick else 2.0)[0]
-    prep = _fit.prepare(x, form="raw")
+    prep = _prepare.prepare(x, form="raw")
     params = jax.tree.map(
         lambda a: a + 0.01, _fit.MvnParams(jax.numpy.zeros(d), jax.numpy.zeros(d * (d + 1) // 2))
     )

@@ -329,7 +329,7 @@ def check_data(checks: str, stats, ridge: float, columns=None, name: str = "x") 
 def prepare(
     stats, options: FitOptions, *, univariate: bool, dtype, x=None, weights=None, columns=None
 ):
-    """The model path of ``_fit.prepare``: checks, per-column standardisation, :class:`ModelSpec`.
+    """The model path of ``_prepare.prepare``: checks, per-column scaling, :class:`ModelSpec`.
 
     Args:
         stats: host float64 :class:`SuffStats` of the data in user units.
@@ -339,11 +339,11 @@ def prepare(
         x, weights: ``(n, d)`` data and ``(n,)`` weights on the device for ``form="raw"``.
 
     Returns:
-        ``_fit.Prepared`` whose ``problem.model`` is the :class:`ModelSpec` and whose
+        ``_prepare.Prepared`` whose ``problem.model`` is the :class:`ModelSpec` and whose
         ``transform`` is diagonal (columns centred at their means and divided by their
         standard deviations, or by one common scale for a spherical covariance).
     """
-    from ._fit import Prepared, Problem  # _fit imports this module
+    from ._prepare import Prepared, Problem  # _prepare imports this module
 
     ridge = float(options.ridge)
     d = stats.mean.shape[-1]

@@ -32,16 +32,8 @@ import optax
 
 from . import _validate
 from ._bijections import MvnParams, raw_from_chol
-from ._fit import (
-    FitResult,
-    _result,
-    as_init,
-    default_optimizer,
-    default_tol,
-    prepare_stats,
-    solve,
-    standardise_params,
-)
+from ._fit import FitResult, _result, default_optimizer, default_tol, solve
+from ._prepare import as_init, prepare_stats, standardise_params
 from ._stats import SuffStats, suff_stats
 from ._types import Status
 

@@ -2,7 +2,7 @@
 
 Everything is exact autodiff of the same objective the fit minimised (the NLL, plus the
 prior's ``-log p`` for a MAP fit, plus any ridge penalty), evaluated on the per-column
-standardised problem of :func:`mle_jax._fit.prepare` and mapped back to the user's units:
+standardised problem of :func:`mle_jax._prepare.prepare` and mapped back to the user's units:
 
 * the observed information is ``jax.hessian`` of the total NLL in the model's unconstrained
   parameters ``u`` (log-diagonal Cholesky, log standard deviations, ...); its inverse is the
@@ -32,7 +32,8 @@ from jax.flatten_util import ravel_pytree
 from jax.scipy.stats import norm
 
 from . import _models
-from ._fit import _solve_jit, default_optimizer, default_tol, prepare
+from ._fit import _solve_jit, default_optimizer, default_tol
+from ._prepare import prepare
 from ._types import Estimate, Status
 
 __all__ = [

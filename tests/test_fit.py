@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mle_jax as mj
-from mle_jax import _fit
+from mle_jax import _fit, _prepare, _shard
 
 from .helpers import load_csv, random_gaussian, rel_err
 
@@ -113,7 +113,7 @@ def test_hypothesis_fit_agrees_with_closed_form(seed, d, n_extra, loc, log_scale
 
 def test_jit_equals_eager_for_the_loop():
     rng = np.random.default_rng(3)
-    prep = _fit.prepare(random_gaussian(rng, 2, 100))
+    prep = _prepare.prepare(random_gaussian(rng, 2, 100))
     init = mj.MvnParams(jnp.zeros(2) + 0.5, jnp.zeros(3))
     args = (prep.problem, init, jnp.asarray(1e-9))
     kw = dict(optimizer=mj.default_optimizer(), max_steps=4)  # eager L-BFGS is slow: 4 steps
@@ -129,12 +129,14 @@ def test_no_recompilation_on_second_call():
     rng = np.random.default_rng(4)
     x1, x2 = random_gaussian(rng, 3, 200), random_gaussian(rng, 3, 200)
     mj.fit(x1)
+    mj.fit(jnp.asarray(x1))  # device input: statistics by a jitted function
     solve_before = _fit._solve_jit._cache_size()
-    stats_before = _fit._suff_stats_jit._cache_size()
+    stats_before = _shard._suff_stats_jit._cache_size()
     mj.fit(x2)
     mj.fit(x2 * 10 + 3)
+    mj.fit(jnp.asarray(x2))
     assert _fit._solve_jit._cache_size() == solve_before
-    assert _fit._suff_stats_jit._cache_size() == stats_before
+    assert _shard._suff_stats_jit._cache_size() == stats_before
     # the optimisation runs on d-sized statistics: another n reuses the compiled loop too
     mj.fit(random_gaussian(rng, 3, 321))
     assert _fit._solve_jit._cache_size() == solve_before

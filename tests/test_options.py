@@ -286,7 +286,7 @@ def test_user_prior_inverse_gamma_on_the_variance(data):
 
 
 def test_default_fit_traces_no_model(data):
-    prep = mj._fit.prepare(data)
+    prep = mj._prepare.prepare(data)
     assert prep.problem.model is None
     res = mj.fit(data)
     assert res.options.is_default
@@ -298,7 +298,7 @@ def test_default_fit_traces_no_model(data):
 def test_objective_jits_and_equals_eager(data):
     prior = mj.NormalInverseWishart(np.zeros(3), 1.0, 5.0, np.eye(3))
     opts = _models.make_options("diag", None, None, prior, 0.0)
-    prep = mj._fit.prepare(data, options=opts)
+    prep = mj._prepare.prepare(data, options=opts)
     free = _models.FreeParams(jnp.asarray([0.1, -0.2, 0.3]), jnp.asarray([0.0, 0.1, -0.1]))
     eager = _models.objective(free, prep.problem)
     np.testing.assert_allclose(jax.jit(_models.objective)(free, prep.problem), eager, rtol=1e-13)

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import mle_jax as mj
-from mle_jax import _fit, _progress
+from mle_jax import _fit, _prepare, _progress
 
 pytest.importorskip("tqdm")
 
@@ -74,7 +74,7 @@ def test_in_loop_callback_under_vmap():
     import jax.numpy as jnp
 
     x = np.random.default_rng(2).normal(size=(3, 50, 2))
-    preps = [_fit.prepare(xi) for xi in x]
+    preps = [_prepare.prepare(xi) for xi in x]
     problem = jax.tree.map(lambda *a: jnp.stack(a), *[p.problem for p in preps])
     init = mj.MvnParams(jnp.zeros((3, 2)), jnp.zeros((3, 3)))
     calls = []
@@ -103,7 +103,7 @@ def test_in_loop_callback_under_vmap():
 
 def test_off_path_compiles_no_callback():
     x = np.random.default_rng(3).normal(size=(30, 2))
-    prep = _fit.prepare(x)
+    prep = _prepare.prepare(x)
     init = mj.MvnParams(np.zeros(2), np.zeros(3))
     import jax.numpy as jnp
 
