@@ -26,7 +26,6 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._stats import SuffStats, suff_stats
-from ._types import HIGHEST
 
 __all__ = ["row_axes", "is_global", "suff_stats_any", "check_weights_global", "as_auto"]
 
@@ -58,20 +57,6 @@ def row_axes(x) -> tuple[str, ...] | None:
     return axes
 
 
-def _local_stats(x, w):
-    """Centred statistics of one shard; safe when the shard's weights are all zero."""
-    if w is None:
-        count = jnp.asarray(x.shape[0], x.dtype)
-        mean = jnp.mean(x, axis=0)
-        xc = x - mean[None, :]
-        return count, mean, jnp.matmul(xc.T, xc, precision=HIGHEST)
-    w = w.astype(x.dtype)
-    count = jnp.sum(w)
-    mean = jnp.matmul(w, x, precision=HIGHEST) / jnp.where(count > 0, count, 1)
-    xc = x - mean[None, :]
-    return count, mean, jnp.matmul(xc.T, w[:, None] * xc, precision=HIGHEST)
-
-
 @functools.cache
 def _sharded_stats_fn(mesh, axes: tuple[str, ...], weighted: bool):
     def body(x, w=None):
@@ -79,7 +64,7 @@ def _sharded_stats_fn(mesh, axes: tuple[str, ...], weighted: bool):
         # psum) so the merge works with numbers of the size of the spread, not the offset
         first = jax.lax.axis_index(axes) == 0
         pivot = jax.lax.psum(jnp.where(first, x[0], jnp.zeros_like(x[0])), axes)
-        count, mean, scatter = _local_stats(x - pivot[None, :], w)
+        count, mean, scatter = suff_stats(x - pivot[None, :], w)  # per shard
         total = jax.lax.psum(count, axes)
         gmean = jax.lax.psum(count * mean, axes) / total
         delta = mean - gmean

@@ -39,7 +39,8 @@ def suff_stats(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:
         return SuffStats(count, mean, jnp.matmul(xc.T, xc, precision=HIGHEST))
     weights = weights.astype(x.dtype)
     count = jnp.sum(weights)
-    mean = jnp.matmul(weights, x, precision=HIGHEST) / count
+    # a shard whose weights are all zero (padding) gives count 0, mean 0, scatter 0
+    mean = jnp.matmul(weights, x, precision=HIGHEST) / jnp.where(count > 0, count, 1)
     xc = x - mean[None, :]
     return SuffStats(count, mean, jnp.matmul(xc.T, weights[:, None] * xc, precision=HIGHEST))
 
