@@ -27,7 +27,7 @@ import optax
 
 from . import _models, _progress
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
+from ._nll import mean_nll, mvn_nll_stats
 from ._prepare import (
     Prepared,
     Problem,
@@ -36,7 +36,7 @@ from ._prepare import (
     standardise_params,
     to_user_units,
 )
-from ._types import HIGHEST, Estimate, Status
+from ._types import Estimate, Status
 
 __all__ = ["FitResult", "fit", "default_optimizer", "default_tol", "objective", "solve"]
 
@@ -118,16 +118,8 @@ def objective(params: MvnParams, problem: Problem) -> jax.Array:
     """
     if problem.model is not None:
         return _models.objective(params, problem)
-    chol = params.chol
-    if problem.x is None:
-        s = problem.stats
-        total = mvn_nll_stats(params.mean, chol, s.count, s.mean, s.scatter)
-    else:
-        total = mvn_nll(params.mean, chol, problem.x, problem.weights)
-    # ridge: + count/2 tr(Sigma^{-1} R), whose exact minimiser adds R to Sigma
-    linv = _chol_inverse(chol)
-    penalty = 0.5 * jnp.sum(jnp.matmul(linv, problem.ridge, precision=HIGHEST) * linv)
-    return total / problem.stats.count + penalty
+    p = problem
+    return mean_nll(params.mean, params.chol, p.stats, p.x, p.weights, p.ridge)
 
 
 class _State(NamedTuple):

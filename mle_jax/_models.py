@@ -28,10 +28,9 @@ import numpy as np
 
 from . import _validate
 from ._bijections import MvnParams, chol_from_raw, num_tril, raw_from_chol
-from ._nll import _chol_inverse, mvn_nll, mvn_nll_stats
+from ._nll import mean_nll
 from ._priors import LKJHalfNormal, NormalInverseWishart
 from ._stats import SuffStats
-from ._types import HIGHEST
 
 __all__ = ["COVARIANCES", "FitOptions", "FreeParams", "ModelSpec"]
 
@@ -206,16 +205,11 @@ def objective(free: FreeParams, problem) -> jax.Array:
     """Mean NLL per sample (+ ridge penalty, - log prior / count) of a standardised problem."""
     model = problem.model
     mean, chol = mean_chol(model, free)
-    s = problem.stats
-    if problem.x is None:
-        total = mvn_nll_stats(mean, chol, s.count, s.mean, s.scatter)
-    else:
-        total = mvn_nll(mean, chol, problem.x, problem.weights)
+    p = problem
+    value = mean_nll(mean, chol, p.stats, p.x, p.weights, p.ridge)
     if model.has_prior:
-        total = total - log_prior(model, mean, chol)
-    linv = _chol_inverse(chol)
-    penalty = 0.5 * jnp.sum(jnp.matmul(linv, problem.ridge, precision=HIGHEST) * linv)
-    return total / s.count + penalty
+        value = value - log_prior(model, mean, chol) / p.stats.count
+    return value
 
 
 def free_from_mean_cov(model: ModelSpec, mean, cov) -> FreeParams:

@@ -116,6 +116,32 @@ def mvn_nll_stats(
     return 0.5 * (count * (d * LOG2PI + logdet + jnp.sum(r * r)) + trace)
 
 
+def mean_nll(mean, chol, stats, x=None, weights=None, ridge=None) -> jax.Array:
+    """NLL per sample, plus a ridge penalty: the objective every fit minimises.
+
+    Args:
+        mean: ``(d,)``.
+        chol: ``(d, d)`` lower Cholesky factor with positive diagonal.
+        stats: ``(count, mean, scatter)`` sufficient statistics of the data.
+        x: optional ``(n, d)`` data: evaluate on every row (the raw form) instead of ``stats``.
+        weights: optional ``(n,)`` frequency weights of ``x``.
+        ridge: optional ``(d, d)`` matrix ``R``; adds ``tr(Sigma^{-1} R) / 2``, whose exact
+            minimiser adds ``R`` to the covariance.
+
+    Returns:
+        ``()`` total NLL / count (+ penalty).
+    """
+    count, xbar, scatter = stats
+    if x is None:
+        total = mvn_nll_stats(mean, chol, count, xbar, scatter)
+    else:
+        total = mvn_nll(mean, chol, x, weights)
+    if ridge is None:
+        return total / count
+    linv = _chol_inverse(chol)
+    return total / count + 0.5 * jnp.sum(jnp.matmul(linv, ridge, precision=HIGHEST) * linv)
+
+
 def normal_logpdf(x: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
     """Elementwise log-density of the univariate ``N(mean, std**2)`` (broadcasts)."""
     z = (x - mean) / std
