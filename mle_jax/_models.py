@@ -30,7 +30,6 @@ from . import _validate
 from ._bijections import MvnParams, chol_from_raw, num_tril, raw_from_chol
 from ._nll import mean_nll
 from ._priors import LKJHalfNormal, NormalInverseWishart
-from ._stats import SuffStats
 
 __all__ = ["COVARIANCES", "FitOptions", "FreeParams", "ModelSpec"]
 
@@ -337,7 +336,7 @@ def prepare(
         ``transform`` is diagonal (columns centred at their means and divided by their
         standard deviations, or by one common scale for a spherical covariance).
     """
-    from ._prepare import Prepared, Problem  # _prepare imports this module
+    from ._prepare import prepare_stats  # _prepare imports this module
 
     ridge = float(options.ridge)
     d = stats.mean.shape[-1]
@@ -370,14 +369,6 @@ def prepare(
     positive = var > 1e-300
     scale = np.where(positive, np.sqrt(np.where(positive, var, 1.0)), 1.0)
     inv = 1.0 / scale
-    std_stats = SuffStats(
-        jnp.asarray(count, dtype),
-        jnp.zeros((d,), dtype),
-        jnp.asarray(np.asarray(stats.scatter, np.float64) * np.outer(inv, inv), dtype),
-    )
-    xs = None
-    if x is not None:
-        xs = (x - jnp.asarray(shift, dtype)[None, :]) * jnp.asarray(inv, dtype)[None, :]
     builtin = isinstance(prior, (NormalInverseWishart, LKJHalfNormal))
     spec = ModelSpec(
         covariance="full" if d == 1 else options.covariance,  # one model in 1-D: one compile
@@ -395,16 +386,10 @@ def prepare(
         profile_index=None,
         profile_value=None,
     )
-    problem = Problem(
-        std_stats,
-        xs,
-        None if x is None else weights,
-        jnp.asarray(ridge * np.diag(inv * inv), dtype),
-        spec,
+    prep = prepare_stats(
+        stats, ridge=ridge, univariate=univariate, dtype=dtype, x=x, weights=weights, scale=scale
     )
-    fields = dict(problem=problem, shift=shift, scale=scale, stats=stats)
-    fields.update(univariate=univariate, dtype=dtype, transform=np.diag(scale))
-    return Prepared(**{k: v for k, v in fields.items() if k in Prepared._fields})
+    return prep._replace(problem=prep.problem._replace(model=spec))
 
 
 def check_prior_value(spec: ModelSpec, free: FreeParams) -> None:

@@ -185,7 +185,7 @@ def prepare_stats(
     dtype=None,
     x=None,
     weights=None,
-    whiten: bool = True,
+    scale=None,
 ) -> Prepared:
     """The standardised :class:`Prepared` problem from validated host float64 statistics.
 
@@ -193,23 +193,23 @@ def prepare_stats(
     batched fits. Any leading batch axes of ``stats`` (and ``x``: ``(..., n, d)``) are kept:
     each member is standardised on its own.
 
-    ``whiten=True`` maps the data through the Cholesky factor ``A`` of its covariance (plus
-    ridge): the Gaussian family is closed under affine maps, so this is an exact
-    reparameterisation, and it makes the Hessian of the NLL at the optimum the same for
-    every data set, however ill-conditioned (cond 1e8 fits like cond 1). The optimiser
-    still walks the exact NLL from the (standardised) start. Models that are not closed
-    under a full affine map (diagonal or spherical covariances) use ``whiten=False``:
-    per-column centring and scaling.
+    By default (``scale=None``) the data are whitened: mapped through the Cholesky factor
+    ``A`` of their covariance (plus ridge). The Gaussian family is closed under affine maps,
+    so this is an exact reparameterisation, and it makes the Hessian of the NLL at the
+    optimum the same for every data set, however ill-conditioned (cond 1e8 fits like cond 1).
+    The optimiser still walks the exact NLL from the (standardised) start. Models that are
+    not closed under a full affine map (diagonal or spherical covariances) pass a ``(d,)``
+    ``scale`` instead: ``A = diag(scale)``, centring and scaling per column.
     """
     dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(dtype or jnp.result_type(float)))
     count = np.asarray(stats.count, np.float64)
     d = stats.mean.shape[-1]
     cov = np.asarray(stats.scatter, np.float64) / count[..., None, None] + ridge * np.eye(d)
     shift = np.asarray(stats.mean, np.float64)
-    if whiten:
+    if scale is None:
         transform = np.linalg.cholesky(cov)
     else:
-        transform = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))[..., None] * np.eye(d)
+        transform = np.asarray(scale, np.float64)[..., None] * np.eye(d)
     scale = np.diagonal(transform, axis1=-2, axis2=-1).copy()
     inv = np.linalg.inv(transform)  # lower-triangular d x d, once per problem
     inv_t = np.swapaxes(inv, -1, -2)
