@@ -304,11 +304,8 @@ def check_data(checks: str, stats, ridge: float, columns=None, name: str = "x") 
         return
     if count < 2:
         raise ValueError(f"{name} has {count:g} sample(s); a variance needs at least 2")
-    mean = np.asarray(stats.mean, np.float64)
-    var = np.diagonal(np.asarray(stats.scatter, np.float64)) / count
-    eps = np.finfo(np.float64).eps
-    const = np.sqrt(np.maximum(var, 0.0)) <= 1e3 * eps * np.maximum(np.abs(mean), 1e-300)
-    label = (lambda j: repr(columns[j])) if columns is not None else (lambda j: str(j))
+    const = _validate.constant_columns(stats.mean, stats.scatter, count)
+    label = _validate.column_label(columns)
     if checks == "diag" and np.any(const):
         j = int(np.flatnonzero(const)[0])
         raise ValueError(

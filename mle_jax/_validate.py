@@ -18,6 +18,8 @@ __all__ = [
     "raise_nonfinite",
     "check_enough_samples",
     "check_scatter",
+    "column_label",
+    "constant_columns",
     "x64_enabled",
 ]
 
@@ -106,6 +108,19 @@ def check_enough_samples(count: float, d: int, ridge: float, name: str = "x") ->
         )
 
 
+def column_label(columns=None):
+    """``j -> 'name'`` when column names are known, else ``j -> 'j'``: for messages."""
+    return (lambda j: repr(columns[j])) if columns is not None else (lambda j: str(j))
+
+
+def constant_columns(mean, scatter, count) -> np.ndarray:
+    """``(d,)`` bool: columns whose spread is at the rounding level of their magnitude."""
+    mean = np.asarray(mean, np.float64)
+    std = np.sqrt(np.maximum(np.diagonal(np.asarray(scatter, np.float64)) / count, 0.0))
+    eps = np.finfo(np.float64).eps
+    return std <= 1e3 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
+
+
 def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = "x") -> None:
     """Name constant, duplicated or linearly dependent columns (unless ``ridge > 0``).
 
@@ -118,23 +133,18 @@ def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = 
     """
     if ridge > 0:
         return
-    mean = np.asarray(mean, np.float64)
     scatter = np.asarray(scatter, np.float64)
-    d = mean.shape[0]
-    eps = np.finfo(np.asarray(scatter).dtype).eps if scatter.dtype != np.float64 else 2.2e-16
-    label = (lambda j: repr(columns[j])) if columns is not None else (lambda j: str(j))
+    d = scatter.shape[0]
+    label = column_label(columns)
     remedy = "drop it, or pass ridge=... to regularise"
-    var = np.diagonal(scatter) / count
-    std = np.sqrt(np.maximum(var, 0.0))
-    # a column is constant when its spread is at rounding level of its magnitude
-    const = std <= 1e3 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
-    for j in np.flatnonzero(const):
+    std = np.sqrt(np.maximum(np.diagonal(scatter) / count, 0.0))
+    for j in np.flatnonzero(constant_columns(mean, scatter, count)):
         what = "column" if d > 1 else "data"
         raise ValueError(f"{name} {what} {label(j)} is constant (variance 0); {remedy}")
     if d == 1:
         return
     corr = scatter / np.outer(std, std) / count
-    tol = 1e4 * eps
+    tol = 1e4 * np.finfo(np.float64).eps
     for i in range(d):
         for j in range(i + 1, d):
             if abs(corr[i, j]) >= 1 - tol:
