@@ -1,359 +1,114 @@
-"""The fit driver: any optax transformation, the whole loop in one ``jax.jit``.
+"""The drivers: :func:`fit` and :func:`fit_many`, one pipeline.
 
-Pipeline of :func:`fit`:
-
-1. eager validation of the input (``_validate``);
-2. sufficient statistics in one stable (centred) pass: on the host for numpy input, on the
-   devices for a ``jax.Array`` (``psum`` across shards), merged chunk by chunk for streams;
-   finiteness, constant and collinear columns are read off them, so validation costs no
-   extra pass over the data;
-3. the problem is standardised on the host in float64 (:func:`prepare_stats`): centred at
-   the sample mean and whitened by the Cholesky factor of the sample covariance (per-column
-   scaling for structured models), an exact ``O(d^3)`` map of the statistics (or of the data
-   for ``form="raw"``), so offsets like 1e8 and condition numbers like 1e8 cost no precision;
-4. :func:`solve` runs the optimiser in a ``lax.while_loop`` on the mean NLL per sample;
-5. the best point visited is mapped back to the user's units in float64 (:func:`_result`).
+``data -> statistics (_statistics.collect) -> standardised problem (_problem.prepare) ->
+solve (_solve.solve, vmapped for a batch) -> result (_problem.result)``. A batch of fits
+takes the same road with a leading axis on every array.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _models, _progress
-from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._nll import mean_nll, mvn_nll_stats
-from ._prepare import (
-    Prepared,
-    Problem,
-    as_init,
-    prepare,
-    standardise_params,
-    to_user_units,
-)
-from ._types import Estimate, Status
+from . import _progress, _validate
+from ._model import PRECONDITIONS, Gaussian, check_prior
+from ._problem import prepare, result, start
+from ._result import FitResult
+from ._solve import default_optimizer, default_tol, finish_jit, solve, solve_jit
+from ._statistics import collect
+from ._types import Status
+from .stats import SuffStats
 
-__all__ = ["FitResult", "fit", "default_optimizer", "default_tol", "objective", "solve"]
+__all__ = ["fit", "fit_many", "pad_batch"]
+
+_ON_INVALID = ("raise", "skip")
 
 
-class FitResult(NamedTuple):
-    """What :func:`fit` returns. All arrays are in the user's units.
-
-    Attributes:
-        mean: ``(d,)`` fitted mean (``()`` for univariate data).
-        cov: ``(d, d)`` fitted covariance (``()``: the variance).
-        std: ``(d,)`` square roots of the diagonal of ``cov`` (``()``: the std).
-        params: :class:`MvnParams`, the unconstrained parameters in the user's units.
-        nll: ``()`` total negative log-likelihood of the data at the solution (summed over
-            samples, 2*pi constant included; weighted if weights were given; without the
-            ridge penalty).
-        converged: ``()`` bool, the gradient norm reached ``tol``.
-        status: ``()`` int, a :class:`Status` code (see :attr:`message`).
-        num_steps: ``()`` int, optimiser steps taken.
-        grad_norm: ``()`` gradient norm at the returned point, of the mean NLL per sample with
-            respect to the unconstrained parameters of the *standardised* problem (the
-            quantity ``tol`` is compared with; it is scale-free).
-        loss_history: ``(max_steps + 1,)`` objective (total NLL plus any penalty, user units)
-            at the start and after each step; NaN after the last step.
-        count: ``()`` number of samples (sum of the weights).
-        path: an :class:`Estimate` with a leading ``(num_steps + 1,)`` axis of the iterates,
-            when ``trace=True``; else ``None``.
-        options: the model options of the fit (covariance structure, fixed values, prior,
-            ridge), a leafless pytree that :mod:`mle_jax.inference` reads; ``None`` when not
-            set by :func:`fit` (then the default full model).
-    """
-
-    mean: jax.Array
-    cov: jax.Array
-    std: jax.Array
-    params: MvnParams
-    nll: jax.Array
-    converged: jax.Array
-    status: jax.Array
-    num_steps: jax.Array
-    grad_norm: jax.Array
-    loss_history: jax.Array
-    count: jax.Array
-    path: Estimate | None = None
-    options: Any = None
-
-    @property
-    def message(self):
-        """Why the fit stopped, in words (a list of them for a batch of fits)."""
-        status = np.asarray(self.status)
-        if status.ndim == 0:
-            return Status.message(status)
-        return [Status.message(s) for s in status.ravel()]
-
-
-@functools.cache
-def default_optimizer() -> optax.GradientTransformationExtraArgs:
-    """The default optimiser: ``optax.lbfgs`` with a zoom line search (strong Wolfe).
-
-    Created once, so that repeated fits hit the same compiled loop.
-    """
-    return optax.lbfgs(
-        memory_size=10,
-        linesearch=optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=30, initial_guess_strategy="one"
-        ),
-    )
-
-
-def default_tol(dtype) -> float:
-    """Gradient-norm tolerance on the standardised mean NLL: 1e-9 (float64), 1e-5 (float32)."""
-    return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-5
-
-
-def objective(params: MvnParams, problem: Problem) -> jax.Array:
-    """Mean NLL per sample (plus the ridge penalty) of the standardised problem: ``()``.
-
-    With ``problem.model`` set, ``params`` are that model's ``_models.FreeParams`` and the
-    prior's ``-log p / count`` is added (see :mod:`mle_jax._models`).
-    """
-    if problem.model is not None:
-        return _models.objective(params, problem)
-    p = problem
-    return mean_nll(params.mean, params.chol, p.stats, p.x, p.weights, p.ridge)
-
-
-class _State(NamedTuple):
-    params: Any
-    opt_state: Any
-    step: jax.Array
-    loss: jax.Array
-    grad: Any
-    grad_norm: jax.Array
-    best: Any
-    best_loss: jax.Array
-    best_grad_norm: jax.Array
-    history: jax.Array
-    path: Any
-    status: jax.Array
-
-
-def _status(loss, grad_norm, step, tol, max_steps):
-    return jnp.where(
-        ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm)),
-        Status.NONFINITE,
-        jnp.where(
-            grad_norm <= tol,
-            Status.CONVERGED,
-            jnp.where(step >= max_steps, Status.MAX_STEPS, Status.RUNNING),
-        ),
-    )
-
-
-def _stored_value_and_grad(opt_state):
-    """The value and gradient a line search stored in the state at the new iterate, if any."""
-    try:
-        value = optax.tree.get(opt_state, "value")
-        grad = optax.tree.get(opt_state, "grad")
-    except (KeyError, ValueError):
-        return None
-    if value is None or grad is None:
-        return None
-    return value, grad
-
-
-def solve(
-    problem: Problem,
-    init: MvnParams,
-    tol: jax.Array,
-    *,
-    optimizer: optax.GradientTransformation,
-    max_steps: int,
-    record_path: bool = False,
-    progress: int = 0,
-    resume: _State | None = None,
-    stop: jax.Array | None = None,
-):
-    """Minimise :func:`objective` from ``init``: pure, unbatched, jit/vmap-able.
-
-    ``progress=k > 0`` (static) sends ``(step, loss, grad_norm)`` to the host every ``k``
-    steps (:func:`mle_jax._progress.while_loop`); ``0`` traces no callback at all.
-
-    ``stop`` (a step number) runs one chunk of a host-driven loop: the loop pauses at that
-    step and ``(raw_state, nll)`` is returned; pass ``raw_state`` back as ``resume`` to go
-    on, and to :func:`finish` at the end (how :func:`fit` drives its progress bar).
-
-    Returns:
-        ``(state, final_nll)``: the final loop state (``best`` is the returned point) and the
-        total data NLL of the standardised problem there.
-    """
-    opt = optax.with_extra_args_support(optimizer)
-    fun = functools.partial(objective, problem=problem)
-    value_and_grad = jax.value_and_grad(fun)
-    loss0, grad0 = value_and_grad(init)
-    gn0 = optax.tree.norm(grad0)
-    history = jnp.full((max_steps + 1,), jnp.nan, loss0.dtype).at[0].set(loss0)
-    path = None
-    if record_path:
-        path = jax.tree.map(
-            lambda a: jnp.zeros((max_steps + 1, *a.shape), a.dtype).at[0].set(a), init
+def _check_options(model, max_steps, form, precondition) -> Gaussian:
+    if model is None:
+        model = Gaussian()
+    elif not isinstance(model, Gaussian):
+        raise TypeError(
+            f"model must be a mle_jax.Gaussian (e.g. mj.Gaussian(covariance='diag')), got "
+            f"{type(model).__name__}"
         )
-    state = _State(
-        params=init,
-        opt_state=opt.init(init),
-        step=jnp.asarray(0),
-        loss=loss0,
-        grad=grad0,
-        grad_norm=gn0,
-        best=init,
-        best_loss=jnp.where(jnp.isfinite(loss0), loss0, jnp.inf),
-        best_grad_norm=gn0,
-        history=history,
-        path=path,
-        status=_status(loss0, gn0, 0, tol, max_steps),
-    )
-    if resume is not None:
-        # + a zero computed in the loop's prologue: the loop then starts from fresh buffers.
-        # From the argument buffers themselves (or + 0 * tol) XLA CPU (jax 0.10) ran every
-        # step ~25% slower (measured); this costs one objective evaluation per chunk.
-        zero = (0 * loss0).astype
-        state = jax.tree.map(lambda a: a + zero(a.dtype), resume)
-
-    def body(s: _State) -> _State:
-        updates, opt_state = opt.update(
-            s.grad, s.opt_state, s.params, value=s.loss, grad=s.grad, value_fn=fun
-        )
-        params = optax.apply_updates(s.params, updates)
-        stored = _stored_value_and_grad(opt_state)
-        if stored is None:
-            loss, grad = value_and_grad(params)
-        else:
-            loss, grad = jax.lax.cond(
-                jnp.isfinite(stored[0]),
-                lambda p: stored,
-                value_and_grad,
-                params,
-            )
-        gn = optax.tree.norm(grad)
-        step = s.step + 1
-        status = _status(loss, gn, step, tol, max_steps)
-        # keep the best finite point; a point that meets the tolerance is taken as it is
-        take = (jnp.isfinite(loss) & (loss <= s.best_loss)) | (status == Status.CONVERGED)
-        pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(take, a, b), new, old)  # noqa: E731
-        new_path = None
-        if record_path:
-            new_path = jax.tree.map(lambda h, a: h.at[step].set(a), s.path, params)
-        return _State(
-            params=params,
-            opt_state=opt_state,
-            step=step,
-            loss=loss,
-            grad=grad,
-            grad_norm=gn,
-            best=pick(params, s.best),
-            best_loss=pick(loss, s.best_loss),
-            best_grad_norm=pick(gn, s.best_grad_norm),
-            history=s.history.at[step].set(loss),
-            path=new_path,
-            status=status,
-        )
-
-    running = lambda s: s.status == Status.RUNNING  # noqa: E731
-    if stop is not None:
-        state = jax.lax.while_loop(lambda s: running(s) & (s.step < stop), body, state)
-        # XLA CPU (jax 0.10) ran this loop ~25% slower per step when it returned the state
-        # alone or twice, and at full speed when it also returned this NLL (measured)
-        return state, finish(state, problem)[1]
-    state = _progress.while_loop(running, body, state, every=progress)
-    return finish(state, problem)
-
-
-def finish(state: _State, problem: Problem):
-    """A finished loop state -> ``(state, final_nll)`` as :func:`solve` returns them."""
-    if problem.model is not None:  # model parameters -> full standardised MvnParams
-        full = functools.partial(_models.to_mvn, problem.model)
-        state = state._replace(
-            params=full(state.params),
-            best=full(state.best),
-            path=None if state.path is None else jax.vmap(full)(state.path),
-        )
-    st = problem.stats
-    final_nll = mvn_nll_stats(state.best.mean, state.best.chol, st.count, st.mean, st.scatter)
-    return state, final_nll
-
-
-_solve_jit = jax.jit(solve, static_argnames=("optimizer", "max_steps", "record_path", "progress"))
-_finish_jit = jax.jit(finish)
+    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool):
+        raise TypeError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if form not in ("stats", "raw"):
+        raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
+    if precondition not in PRECONDITIONS:
+        raise ValueError(f"precondition must be one of {PRECONDITIONS}, got {precondition!r}")
+    return model
 
 
 def fit(
     x,
+    model: Gaussian | None = None,
     *,
     optimizer: optax.GradientTransformation | None = None,
     init=None,
     max_steps: int = 1000,
     tol: float | None = None,
     weights=None,
-    ridge: float = 0.0,
     form: str = "stats",
+    precondition: str = "whiten",
     trace: bool = False,
     columns=None,
     progress: bool | int = False,
-    covariance: str = "full",
-    fix_mean=None,
-    fix_cov=None,
-    prior=None,
 ) -> FitResult:
     """Fit a Gaussian to data by minimising the negative log-likelihood with optax.
 
-    The NLL is minimised over an unconstrained Cholesky parameterisation (see
-    :class:`MvnParams`), so every iterate is a valid covariance. The result equals the
-    closed form (:func:`closed_form`) to the optimiser's tolerance.
+    The NLL (plus the model's ridge penalty and minus its log prior) is minimised over an
+    unconstrained Cholesky parameterisation (see :class:`~mle_jax.MvnParams`), so every
+    iterate is a valid covariance. The result equals the closed form
+    (:func:`~mle_jax.closed_form`) to the optimiser's tolerance.
 
     Args:
-        x: ``(n, d)`` data, or ``(n,)`` for a univariate Gaussian. numpy, JAX (possibly
-            sharded) or a pandas DataFrame. Computation follows its dtype (float64 needs
-            ``jax_enable_x64``); integers are computed in the default float dtype.
-            Data bigger than memory: a memory map (``np.load(path, mmap_mode="r")``) or an
-            iterator of chunks (arrays, DataFrames or ``(x_chunk, w_chunk)`` pairs) is read
-            in one pass of merged statistics (``form="stats"`` only). A ``jax.Array``
-            sharded along its rows (see :mod:`mle_jax.sharding`) is reduced per device and
-            merged with ``psum``. See ``docs/scaling.md``.
-        optimizer: any optax ``GradientTransformation``; default :func:`default_optimizer`
-            (L-BFGS). Reuse the same object to reuse the compiled loop.
-        init: starting point in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an
-            object with ``.mean``/``.cov``); default: the moment-matched *independent*
-            Gaussian (the column means and variances, no correlation). For 1-D data that is
-            already the MLE, so the fit stops at step 0; pass ``init`` to watch a descent.
+        x: ``(n, d)`` data, or ``(n,)`` for a univariate Gaussian: numpy, JAX (possibly
+            sharded along its rows, see :mod:`mle_jax.sharding`) or a pandas DataFrame; or,
+            for data bigger than memory, a memory map or an iterator of chunks (arrays,
+            DataFrames or ``(x_chunk, w_chunk)`` pairs), read in one pass. Computation follows
+            its dtype (float64 needs ``jax_enable_x64``).
+        model: the :class:`~mle_jax.Gaussian` to fit (covariance structure, fixed mean or
+            covariance, prior, ridge); default ``Gaussian()``, a full covariance.
+        optimizer: any optax ``GradientTransformation``; default
+            :func:`~mle_jax.default_optimizer` (L-BFGS). Reuse the same object to reuse the
+            compiled loop.
+        init: start in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an object
+            with ``.mean``/``.cov``); default: the column means and variances (no
+            correlation). For 1-D data that is the MLE, so the fit stops at step 0; pass
+            ``init`` to watch a descent.
         max_steps: the most optimiser steps (a static, compiled-in size).
-        tol: gradient-norm tolerance on the standardised mean NLL; default 1e-9 in float64,
-            1e-5 in float32.
+        tol: bound on the gradient norm of the mean NLL per sample in the optimiser's
+            (standardised, hence scale-free) parameters; default 1e-9 in float64, 1e-5 in
+            float32.
         weights: optional ``(n,)`` non-negative frequency weights.
-        ridge: ``lam >= 0`` adds ``n * lam / 2 * tr(Sigma^{-1})`` to the NLL, whose exact
-            minimiser is ``S + lam * I``; lets singular data (n <= d, constant columns) fit.
         form: ``"stats"`` (default) evaluates the exact NLL through sufficient statistics,
             ``O(d^3)`` a step after one pass over the data; ``"raw"`` evaluates it on every
             data point at every step (teaching, and the template for non-Gaussian losses).
-        trace: record the iterates in ``result.path`` (costs nothing when off).
-        columns: optional column names for error messages.
-        progress: show a tqdm progress bar (needs ``mle_jax[progress]``). An integer ``k``
-            runs the compiled loop in chunks of ``k`` steps and updates the bar between them;
-            ``True`` starts at ~1% of ``max_steps`` (at most 50) and doubles the chunk while
-            chunks take under 0.1 s. Off (the default) runs the loop in one piece, as before.
-            Cost: one dispatch and sync per chunk (``benchmarks/progress_overhead.py``).
-        covariance: ``"full"`` (default), ``"diag"`` (independent columns) or
-            ``"spherical"`` (one common variance).
-        fix_mean: a known mean (``(d,)``; a scalar for 1-D data): only the covariance is fitted.
-        fix_cov: a known symmetric positive-definite covariance: only the mean is fitted.
-        prior: a log-density ``prior(mean, cov) -> ()`` (pure JAX) for a MAP fit, e.g.
-            :class:`NormalInverseWishart` or :class:`LKJHalfNormal`. The mode is taken in the
-            coordinates the prior is written in, without a Jacobian (see
-            :mod:`mle_jax._priors`). ``result.nll`` stays the data NLL.
+        precondition: the coordinates the optimiser walks in: ``"whiten"`` (default; centred
+            and whitened by the sample covariance, for a full covariance), ``"scale"``
+            (centred, each column divided by its standard deviation) or ``"none"`` (the
+            user's own mean and log-Cholesky: a learning rate means what it says on the NLL
+            you see, and ``tol`` is then in your units).
+        trace: record the iterates in ``result.path``.
+        columns: optional column names (messages and :func:`~mle_jax.summary`).
+        progress: a tqdm progress bar (needs ``mle_jax[progress]``): ``True``, or ``k`` to
+            update it every ``k`` steps (the loop then runs in chunks of ``k`` steps).
 
     Returns:
-        A :class:`FitResult`.
+        A :class:`~mle_jax.FitResult`, which also carries the model, the standardiser and the
+        data's statistics, so that :mod:`mle_jax.inference` needs no data.
 
     Raises:
-        TypeError, ValueError: bad input (see :func:`prepare`).
+        TypeError, ValueError: bad input, named (shape, dtype, NaN/inf with where, too few
+            samples, constant or dependent columns, bad options).
 
     Examples:
         >>> import numpy as np, mle_jax as mj
@@ -362,93 +117,241 @@ def fit(
         >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
         (True, True)
     """
-    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    options = _models.make_options(covariance, fix_mean, fix_cov, prior, ridge)
-    prep = prepare(
-        x,
-        weights=weights,
-        ridge=ridge,
-        form=form,
-        columns=columns,
-        options=None if options.is_default else options,
-    )
-    dtype = prep.dtype
-    d = prep.shift.shape[0]
-    if init is None:
-        # the moment-matched independent Gaussian: column means, diagonal of variances
-        var = np.diagonal(prep.stats.scatter) / prep.stats.count + float(ridge)
-        init_std = standardise_params(
-            MvnParams(prep.shift, raw_from_chol(np.diag(np.sqrt(var)))), prep.shift, prep.transform
-        )
-    else:
-        init_std = standardise_params(as_init(init, d), prep.shift, prep.transform)
-    init_std = jax.tree.map(lambda a: jnp.asarray(a, dtype), init_std)
-    if prep.problem.model is not None:  # the model's free parameters
-        init_std = _models.init_free(prep.problem.model, init_std)
+    model = _check_options(model, max_steps, form, precondition)
+    data = collect(x, weights, raw=form == "raw", columns=columns)
+    model.check_data(data.stats, data.columns)
+    prep = prepare(data, model, precondition)
+    init_std = start(init, prep)
+    check_prior(prep.problem.spec, init_std)
+    dtype = data.dtype
     tol = default_tol(dtype) if tol is None else float(tol)
-    optimizer = default_optimizer() if optimizer is None else optimizer
-    k = _progress.every(progress, max_steps)
     run = functools.partial(
-        _solve_jit,
+        solve_jit,
         prep.problem,
         init_std,
         jnp.asarray(tol, dtype),
-        optimizer=optimizer,
+        optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         record_path=bool(trace),
     )
+    k = _progress.every(progress, max_steps)
     if not k:
-        state, final_nll = run()
-        return _result(prep, state, final_nll)._replace(options=options)
-    # the loop runs in chunks of k steps and the bar is updated on the host between them:
-    # a callback inside the loop body (solve(progress=k)) measured 30-40% slower per step
-    count, log_scale = prep.stats.count, float(np.sum(np.log(prep.scale)))
-    with _progress.ProgressBar(max_steps, lambda v: v * count + count * log_scale) as bar:
+        return result(prep, *run())
+    count, offset = data.stats.count, float(prep.affine.nll_offset(data.stats.count))
+    with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
-        state, final_nll = _finish_jit(raw, prep.problem)
+        state, final_nll = finish_jit(raw, prep.problem)
         bar.finish(int(state.step), Status.name(state.status))
-    return _result(prep, state, final_nll)._replace(options=options)
+    return result(prep, state, final_nll)
 
 
-def _result(prep: Prepared, state: _State, final_nll) -> FitResult:
-    """Map a finished loop state back to user units (leading batch axes: see fit_many)."""
-    dtype, shift, scale = prep.dtype, prep.shift, prep.transform
-    count = np.asarray(prep.stats.count, np.float64)
-    log_scale = np.sum(np.log(prep.scale), axis=-1)
-    best = state.best
-    # host numpy bijections (any batch axes of fit_many): no per-op device dispatches
-    chol_std = chol_from_raw(np.asarray(best.chol_raw, np.float64))
-    mean, chol, cov = to_user_units(best.mean, chol_std, shift, scale)
-    params = MvnParams(jnp.asarray(mean, dtype), jnp.asarray(raw_from_chol(chol), dtype))
-    history = np.asarray(state.history, np.float64) * count[..., None]
-    history = history + (count * log_scale)[..., None]
-    path = None
-    if state.path is not None:
-        steps = int(state.step)
-        p_mean = np.asarray(state.path.mean)[: steps + 1]
-        p_chol = np.asarray(jax.vmap(lambda r: MvnParams(None, r).chol)(state.path.chol_raw))
-        pm, _, pc = to_user_units(p_mean, p_chol[: steps + 1], shift, scale)
-        path = _estimate(pm, pc, dtype, prep.univariate)
-    est = _estimate(mean, cov, dtype, prep.univariate)
-    return FitResult(
-        mean=est.mean,
-        cov=est.cov,
-        std=est.std,
-        params=params,
-        nll=jnp.asarray(np.asarray(final_nll, np.float64) + count * log_scale, dtype),
-        converged=state.status == Status.CONVERGED,
-        status=state.status,
-        num_steps=state.step,
-        grad_norm=state.best_grad_norm,
-        loss_history=jnp.asarray(history, dtype),
-        count=jnp.asarray(count, dtype),
-        path=path,
+def pad_batch(xs, weights=None):
+    """Stack data sets of unequal length into ``(B, n_max, d)`` plus a ``(B, n_max)`` mask.
+
+    Args:
+        xs: a sequence of ``(n_k, d)`` (or ``(n_k,)``) arrays.
+        weights: optional sequence of ``(n_k,)`` weights.
+
+    Returns:
+        ``(x, w)``: the data padded with zeros, and weights (1 or the given ones; 0 on padding).
+
+    Examples:
+        >>> x, w = pad_batch([np.ones((2, 3)), np.zeros((4, 3))])
+        >>> x.shape, w.tolist()
+        ((2, 4, 3), [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    """
+    arrays = [np.asarray(a) for a in xs]
+    if not arrays:
+        raise ValueError("xs is empty: there is nothing to fit")
+    shapes = {a.shape[1:] for a in arrays}
+    if len(shapes) != 1 or any(a.ndim not in (1, 2) for a in arrays):
+        raise ValueError(
+            "all data sets must be (n_k,) or all (n_k, d) with the same d; got shapes "
+            + ", ".join(str(a.shape) for a in arrays[:5])
+        )
+    if weights is not None and len(weights) != len(arrays):
+        raise ValueError(f"got {len(weights)} weight arrays for {len(arrays)} data sets")
+    n = max(a.shape[0] for a in arrays)
+    dtype = np.result_type(*arrays, np.float32)
+    x = np.zeros((len(arrays), n, *arrays[0].shape[1:]), dtype)
+    w = np.zeros((len(arrays), n))
+    for k, a in enumerate(arrays):
+        x[k, : a.shape[0]] = a
+        w[k, : a.shape[0]] = 1.0 if weights is None else np.asarray(weights[k], np.float64)
+    return x, w
+
+
+def _member_errors(xs, weights, stats: SuffStats, model: Gaussian) -> dict:
+    """``{k: message}`` for the members that :func:`fit` would reject.
+
+    A vectorised screen (loose thresholds) picks the suspects; the exact checks then run on
+    those only and give the messages.
+    """
+    count, mean, scatter = stats
+    d = mean.shape[-1]
+    finite = np.isfinite(count) & np.isfinite(mean).all(-1) & np.isfinite(scatter).all((-2, -1))
+    with np.errstate(all="ignore"):
+        std = np.sqrt(np.maximum(scatter.diagonal(axis1=-2, axis2=-1) / count[:, None], 0))
+        corr = scatter / (std[:, :, None] * std[:, None, :]) / count[:, None, None]
+        corr = np.where(np.isfinite(corr), corr, 0.0)
+        eig = np.linalg.eigvalsh(corr)[:, 0] if d > 1 else np.ones(len(count))
+        suspect = (
+            ~finite
+            | (count <= d + 1)
+            | np.any(std <= 1e-8 * np.maximum(np.abs(mean), 1e-300), axis=-1)
+            | (eig <= 1e-6)
+        )
+    errors = {}
+    for k in np.flatnonzero(suspect):
+        name = f"xs[{k}]"
+        try:
+            if weights is not None and not np.any(np.asarray(weights[k]) > 0):
+                raise ValueError(f"weights of {name} are all zero: there is no data to fit")
+            if not finite[k]:
+                xk = np.asarray(xs[k])
+                if not np.all(np.isfinite(xk)):
+                    _validate.raise_nonfinite(xk, name=name)
+                raise ValueError(f"the statistics of {name} overflow; rescale or use float64")
+            model.check_data(SuffStats(count[k], mean[k], scatter[k]), name=name)
+        except ValueError as err:
+            errors[int(k)] = str(err)
+    return errors
+
+
+@functools.partial(jax.jit, static_argnames=("optimizer", "max_steps", "batch_size"))
+def _solve_many(problem, init, tol, *, optimizer, max_steps: int, batch_size: int | None):
+    def one(p, i):
+        return solve(p, i, tol, optimizer=optimizer, max_steps=max_steps)
+
+    if batch_size is None:
+        return jax.vmap(one)(problem, init)
+    # whole blocks (member 0 repeated): lax.map would compile a second loop for a remainder
+    batch = init.mean.shape[0]
+    size = min(batch_size, batch)
+    pad = -batch % size
+    args = (problem, init)
+    if pad:
+        args = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
+    out = jax.lax.map(lambda a: one(*a), args, batch_size=size)
+    return jax.tree.map(lambda a: a[:batch], out) if pad else out
+
+
+def fit_many(
+    xs,
+    model: Gaussian | None = None,
+    *,
+    weights=None,
+    optimizer: optax.GradientTransformation | None = None,
+    init=None,
+    max_steps: int = 1000,
+    tol: float | None = None,
+    form: str = "stats",
+    precondition: str = "whiten",
+    on_invalid: str = "raise",
+    batch_size: int | None | str = "auto",
+) -> FitResult:
+    """Fit a Gaussian to each of ``B`` data sets in one compiled, batched optimisation.
+
+    Member ``k`` gets the answer of ``mj.fit(xs[k], model, weights=weights[k], ...)`` (to the
+    optimiser's tolerance): each is checked and standardised on its own, and no member's
+    values enter another's computation.
+
+    Args:
+        xs: ``(B, n, d)`` data sets (``(B, n)``: univariate), or a list of equal-shape arrays.
+            For unequal lengths: ``xs, weights = pad_batch(list_of_arrays)``.
+        model: the :class:`~mle_jax.Gaussian` every member is fitted with.
+        weights: optional ``(B, n)`` non-negative frequency weights or boolean mask.
+        optimizer, max_steps, tol, form, precondition: as in :func:`fit`, shared by all.
+        init: ``None`` (as :func:`fit`), one start for all members, or one per member
+            (``MvnParams`` with a leading ``B`` axis, or ``(means (B, d), covs (B, d, d))``).
+        on_invalid: members that :func:`fit` would reject: ``"raise"`` (default) raises one
+            ``ValueError`` naming each and why; ``"skip"`` fits the others and gives these
+            ``status == Status.INVALID`` and NaN estimates.
+        batch_size: ``None`` vmaps all members together; ``k`` runs blocks of ``k`` vmapped
+            members one after another (``1`` is sequential); ``"auto"`` (default): 16 on a
+            CPU for ``form="stats"``, 1 for ``"raw"``, ``None`` on a GPU
+            (``docs/design-notes.md``).
+
+    Returns:
+        A :class:`~mle_jax.FitResult` whose arrays have a leading ``(B,)`` axis
+        (``res[k]`` is member ``k``); ``path`` is ``None``.
+
+    Examples:
+        >>> import numpy as np, mle_jax as mj
+        >>> xs = np.random.default_rng(0).normal(size=(5, 60, 3))
+        >>> res = mj.fit_many(xs)
+        >>> res.mean.shape, res.cov.shape, bool(res.converged.all())
+        ((5, 3), (5, 3, 3), True)
+        >>> bool(np.allclose(res.mean, xs.mean(axis=1), atol=1e-8))
+        True
+    """
+    model = _check_options(model, max_steps, form, precondition)
+    if on_invalid not in _ON_INVALID:
+        raise ValueError(f"on_invalid must be one of {_ON_INVALID}, got {on_invalid!r}")
+    if batch_size == "auto":
+        on_cpu = jax.default_backend() == "cpu"
+        batch_size = (16 if form == "stats" else 1) if on_cpu else None
+    elif batch_size is not None and (
+        not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}")
+    data = collect(xs, weights, raw=form == "raw", batched=True)
+    stats = data.stats
+    batch = stats.count.shape[0]
+    errors = _member_errors(xs, weights, stats, model)
+    if errors and on_invalid == "raise":
+        shown = "\n".join(f"  {errors[k]}" for k in sorted(errors)[:10])
+        more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise ValueError(
+            f"{len(errors)} of {batch} data sets cannot be fitted (pass on_invalid='skip' to "
+            f"fit the others and mark these Status.INVALID, or a ridge to regularise):\n"
+            f"{shown}{more}"
+        )
+    bad = np.zeros(batch, bool)
+    bad[list(errors)] = True
+    if bad.any():  # stand-ins that converge at step 0 and cannot touch the others
+        d = stats.mean.shape[-1]
+        cnt = np.where(bad, np.maximum(np.nan_to_num(stats.count), d + 2.0), stats.count)
+        scatter = np.where(bad[:, None, None], cnt[:, None, None] * np.eye(d), stats.scatter)
+        data = data._replace(stats=SuffStats(cnt, np.where(bad[:, None], 0.0, stats.mean), scatter))
+        if data.x is not None:
+            keep = jnp.asarray(~bad)
+            data = data._replace(
+                x=jnp.where(keep[:, None, None], jnp.nan_to_num(data.x), 0.0),
+                weights=jnp.where(keep[:, None], data.weights, 0.0),
+            )
+    prep = prepare(data, model, precondition)
+    init_std = start(init, prep)
+    check_prior(prep.problem.spec, jax.tree.map(lambda a: a[0], init_std))
+    state, final_nll = _solve_many(
+        prep.problem,
+        init_std,
+        jnp.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype),
+        optimizer=default_optimizer() if optimizer is None else optimizer,
+        max_steps=int(max_steps),
+        batch_size=None if batch_size is None else int(batch_size),
     )
+    res = result(prep, state, final_nll)
+    if not bad.any():
+        return res
+    keep = ~bad
 
+    def blank(a):
+        if not jnp.issubdtype(a.dtype, jnp.floating):
+            return a
+        return jnp.where(np.reshape(keep, (batch,) + (1,) * (a.ndim - 1)), a, jnp.nan)
 
-def _estimate(mean, cov, dtype, univariate) -> Estimate:
-    std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
-    if univariate:
-        mean, cov, std = mean[..., 0], cov[..., 0, 0], std[..., 0]
-    return Estimate(*(jnp.asarray(a, dtype) for a in (mean, cov, std)))
+    return res.replace(
+        mean=blank(res.mean),
+        cov=blank(res.cov),
+        std=blank(res.std),
+        params=jax.tree.map(blank, res.params),
+        nll=blank(res.nll),
+        grad_norm=blank(res.grad_norm),
+        loss_history=blank(res.loss_history),
+        count=jnp.asarray(np.where(bad, np.nan_to_num(stats.count), res.count), data.dtype),
+        converged=res.converged & keep,
+        status=jnp.where(keep, res.status, Status.INVALID),
+        num_steps=jnp.where(keep, res.num_steps, 0),
+        stats=stats,
+    )

@@ -25,7 +25,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._stats import SuffStats, suff_stats
+from .stats import SuffStats, suff_stats
 
 __all__ = ["row_axes", "is_global", "suff_stats_any", "check_weights_global", "as_auto"]
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
-from ._stats import SuffStats, merge_stats, suff_stats
+from .stats import SuffStats, merge_stats, suff_stats
 
 __all__ = ["is_stream", "stream_stats", "DEFAULT_CHUNK_BYTES"]
 

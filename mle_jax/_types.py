@@ -6,11 +6,14 @@ from typing import NamedTuple
 
 import jax
 
-__all__ = ["HIGHEST", "Estimate", "Status"]
+__all__ = ["HIGHEST", "ConvergenceWarning", "Estimate", "Status"]
 
-# matmuls on data and in the NLL ask for full float32 accuracy: the default float32 matmul
-# on GPUs is TF32 (~1e-3 relative), which measurably moved float32 fits on an H100
+# full float32 accuracy on GPUs, whose default float32 matmul is TF32 (docs/design-notes.md)
 HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit stopped before it converged, or inference ran on such a fit."""
 
 
 class Estimate(NamedTuple):

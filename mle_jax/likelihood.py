@@ -1,4 +1,4 @@
-"""The seed's story as API: likelihoods of points, their product, and a brute-force grid.
+"""The likelihood story as API: densities of points, their product, and a brute-force grid.
 
 A grid search is how one would find the maximum without calculus: evaluate the
 log-likelihood at every candidate and take the largest. ``vmap`` does the whole grid at once.
@@ -11,9 +11,17 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._nll import normal_logpdf
+from ._nll import mvn_logpdf, normal_logpdf, normal_pdf
 
-__all__ = ["likelihood", "log_likelihood", "likelihood_grid", "GridResult"]
+__all__ = [
+    "GridResult",
+    "likelihood",
+    "likelihood_grid",
+    "log_likelihood",
+    "mvn_logpdf",
+    "normal_logpdf",
+    "normal_pdf",
+]
 
 
 def likelihood(x, mean, std) -> jax.Array:

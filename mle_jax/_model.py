@@ -1,0 +1,433 @@
+"""The model: which Gaussian is fitted, what the optimiser moves, and the objective it sees.
+
+:class:`Gaussian` is the public, frozen description (covariance structure, fixed mean or
+covariance, prior, ridge). For a fit it is lowered to a :class:`Spec`, a pytree whose static
+part (structure, which parts are fixed, a user prior function) is part of the jit cache key
+and whose arrays (the standardiser, fixed values, built-in prior hyper-parameters, a profiled
+value) are traced, so one compiled loop serves every data set and fixed value.
+
+The optimiser moves :class:`FreeParams` in standardised units:
+
+* ``covariance="full"``: ``scale_raw`` is the log-diagonal Cholesky vector of
+  :class:`~mle_jax.MvnParams` (``d(d+1)/2``);
+* ``"diag"``: the ``(d,)`` log standard deviations; ``"spherical"``: ``(1,)``, the log of
+  the common standard deviation;
+* a fixed mean or covariance contributes a zero-size array.
+
+A new kind of data (e.g. per-pattern statistics of incomplete data) plugs in at
+:func:`objective`: a new statistics type in :class:`Problem` and its NLL, nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from ._bijections import MvnParams, chol_from_raw, num_tril, raw_from_chol
+from ._nll import mean_nll
+from ._standardise import Affine
+from .stats import SuffStats
+from .priors import LKJHalfNormal, NormalInverseWishart
+
+__all__ = ["COVARIANCES", "PRECONDITIONS", "FreeParams", "Gaussian", "Problem", "Spec"]
+
+COVARIANCES = ("full", "diag", "spherical")
+PRECONDITIONS = ("whiten", "scale", "none")
+
+
+def _frozen_array(a, what: str) -> np.ndarray:
+    try:
+        arr = np.array(a, np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be an array of real numbers") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must be finite (it contains NaN or inf)")
+    arr.setflags(write=False)
+    return arr
+
+
+def _array_key(a):
+    return None if a is None else (a.shape, a.tobytes())
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Gaussian:
+    """A Gaussian model to fit: frozen, validated on construction, hashable.
+
+    Args:
+        covariance: ``"full"`` (default), ``"diag"`` (independent columns) or
+            ``"spherical"`` (one common variance).
+        fix_mean: a known mean (``(d,)``; a scalar for 1-D data): only the covariance is fitted.
+        fix_cov: a known symmetric positive-definite covariance: only the mean is fitted.
+        prior: a log-density ``prior(mean, cov) -> ()`` (pure JAX) for a MAP fit, e.g.
+            :class:`~mle_jax.priors.NormalInverseWishart`; the mode is taken in the
+            coordinates the prior is written in, without a Jacobian (see
+            :mod:`mle_jax.priors`).
+        ridge: ``lam >= 0`` adds ``n * lam / 2 * tr(Sigma^{-1})`` to the NLL, whose exact
+            minimiser is ``S/n + lam * I``; lets singular data fit.
+
+    Raises:
+        ValueError: unknown ``covariance``; non-finite fixed values; ``fix_cov`` not square,
+            symmetric and positive definite; a negative or non-finite ``ridge``.
+        TypeError: ``prior`` not callable.
+
+    Examples:
+        >>> import mle_jax as mj
+        >>> mj.Gaussian(covariance="diag") == mj.Gaussian("diag")
+        True
+    """
+
+    covariance: str = "full"
+    fix_mean: Any = None
+    fix_cov: Any = None
+    prior: Callable | None = None
+    ridge: float = 0.0
+
+    def __post_init__(self):
+        if self.covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {self.covariance!r}")
+        if self.fix_mean is not None:
+            object.__setattr__(self, "fix_mean", _frozen_array(self.fix_mean, "fix_mean"))
+        if self.fix_cov is not None:
+            c = _frozen_array(self.fix_cov, "fix_cov")
+            _check_spd(c)
+            object.__setattr__(self, "fix_cov", c)
+        if self.prior is not None and not callable(self.prior):
+            raise TypeError(
+                f"prior must be a callable log_density(mean, cov), got {type(self.prior).__name__}"
+            )
+        try:
+            ridge = float(self.ridge)
+        except (TypeError, ValueError):
+            raise TypeError(f"ridge must be a number >= 0, got {self.ridge!r}") from None
+        if not (np.isfinite(ridge) and ridge >= 0):
+            raise ValueError(f"ridge must be a finite number >= 0, got {self.ridge!r}")
+        object.__setattr__(self, "ridge", ridge)
+
+    def _key(self):
+        fm, fc = _array_key(self.fix_mean), _array_key(self.fix_cov)
+        return (self.covariance, fm, fc, self.prior, self.ridge)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Gaussian) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        parts = [f"covariance={self.covariance!r}"]
+        if self.fix_mean is not None:
+            parts.append(f"fix_mean={self.fix_mean.tolist()}")
+        if self.fix_cov is not None:
+            parts.append(f"fix_cov={self.fix_cov.tolist()}")
+        if self.prior is not None:
+            parts.append(f"prior={self.prior!r}")
+        if self.ridge:
+            parts.append(f"ridge={self.ridge}")
+        return "Gaussian(" + ", ".join(parts) + ")"
+
+    # -- what the model is ------------------------------------------------------------------
+    def num_params(self, d: int) -> int:
+        """Number of estimated parameters: free mean plus free covariance entries."""
+        k_mean = 0 if self.fix_mean is not None else d
+        if self.fix_cov is not None:
+            return k_mean
+        return k_mean + {"full": num_tril(d), "diag": d, "spherical": 1}[self.covariance]
+
+    def describe(self, d: int) -> str:
+        """The model in words, as :func:`mle_jax.summary` prints it."""
+        if self.fix_cov is not None:
+            text = "fixed covariance"
+        elif d == 1:
+            text = "univariate"
+        else:
+            text = f"{self.covariance} covariance"
+        return text + (", fixed mean" if self.fix_mean is not None else "")
+
+    # -- the data it needs ------------------------------------------------------------------
+    def check_data(self, stats: SuffStats, columns=None, name: str = "x") -> None:
+        """The checks this model needs of host statistics (count, constant/dependent columns)."""
+        count, d, ridge = float(stats.count), stats.mean.shape[-1], self.ridge
+        if self.fix_cov is None and self.prior is None and self.covariance == "full":
+            _validate.check_enough_samples(count, d, ridge, name=name)
+            _validate.check_scatter(stats.mean, stats.scatter, stats.count, ridge, columns, name)
+            return
+        if count <= 0:
+            raise ValueError(f"{name} has no samples")
+        if self.fix_cov is not None or self.prior is not None or ridge > 0:
+            return
+        if count < 2:
+            raise ValueError(f"{name} has {count:g} sample(s); a variance needs at least 2")
+        const = _validate.constant_columns(stats.mean, stats.scatter, count)
+        label = _validate.column_label(columns)
+        if self.covariance == "diag" and np.any(const):
+            j = int(np.flatnonzero(const)[0])
+            raise ValueError(
+                f"{name} column {label(j)} is constant (variance 0): a diagonal covariance "
+                "needs every column to vary; drop it, or pass ridge=... or a prior"
+            )
+        if self.covariance == "spherical" and np.all(const):
+            raise ValueError(f"{name} is constant (every variance is 0); pass ridge=... or a prior")
+
+    def check_dim(self, d: int, univariate: bool) -> None:
+        """The fixed values and a built-in prior must match the data's dimension."""
+        want_mean, want_cov = ((), ()) if univariate else ((d,), (d, d))
+        ok_mean = ((), (1,)) if univariate else ((d,),)
+        if self.fix_mean is not None and self.fix_mean.shape not in ok_mean:
+            raise ValueError(
+                f"fix_mean must have shape {want_mean} to match x, got {self.fix_mean.shape}"
+            )
+        ok_cov = ((), (1,), (1, 1)) if univariate else ((d, d),)
+        if self.fix_cov is not None and self.fix_cov.shape not in ok_cov:
+            raise ValueError(
+                f"fix_cov must have shape {want_cov} to match x, got {self.fix_cov.shape}"
+            )
+        dim = getattr(self.prior, "dim", None)
+        if dim is not None and int(dim) != d:
+            raise ValueError(f"the prior is for d = {int(dim)} but x has d = {d} column(s)")
+
+    # -- how it is solved -------------------------------------------------------------------
+    def standardiser(self, stats: SuffStats, precondition: str = "whiten") -> Affine:
+        """The :class:`Affine` map of host statistics (any leading batch axes) to the
+        optimiser's units.
+
+        ``"whiten"`` (default): centre at the sample mean and whiten with the Cholesky factor
+        of the sample covariance (plus ridge), which makes the Hessian at the optimum the same
+        for every data set; only for a full covariance, which is closed under affine maps.
+        ``"scale"`` (and diag/spherical models, whatever is asked): centre and divide each
+        column by its standard deviation (one common scale for a spherical covariance).
+        ``"none"``: the user's own coordinates.
+        """
+        count = np.asarray(stats.count, np.float64)
+        d = stats.mean.shape[-1]
+        if precondition == "none":
+            return Affine.identity(d, tuple(count.shape))
+        scatter = np.asarray(stats.scatter, np.float64)
+        cov = scatter / count[..., None, None] + self.ridge * np.eye(d)
+        if precondition == "whiten" and self.covariance == "full":
+            with np.errstate(all="ignore"):
+                try:
+                    return Affine.from_factor(stats.mean, np.linalg.cholesky(cov))
+                except np.linalg.LinAlgError:
+                    pass  # singular (allowed with a prior or a fixed covariance): scale
+        var = cov.diagonal(axis1=-2, axis2=-1)
+        if self.covariance == "spherical" and self.fix_cov is None:
+            var = np.broadcast_to(var.mean(-1, keepdims=True), var.shape)
+        ok = var > 1e-300
+        return Affine.from_factor(stats.mean, np.where(ok, np.sqrt(np.where(ok, var, 1.0)), 1.0))
+
+    def spec(self, affine: Affine, *, univariate: bool, dtype) -> Spec:
+        """Lower the model to its traced :class:`Spec` for data standardised by ``affine``."""
+        d = affine.shift.shape[-1]
+        cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+        mean0 = chol0 = None
+        if self.fix_mean is not None:
+            m = np.broadcast_to(self.fix_mean.reshape(d), affine.shift.shape)
+            mean0 = cast(affine.to_std(m, np.eye(d))[0])
+        if self.fix_cov is not None:
+            chol0 = cast(np.linalg.cholesky(affine.cov_to_std(self.fix_cov.reshape(d, d))))
+        builtin = isinstance(self.prior, (NormalInverseWishart, LKJHalfNormal))
+        return Spec(
+            covariance="full" if d == 1 else self.covariance,  # one model in 1-D: one compile
+            fix_mean=self.fix_mean is not None,
+            fix_cov=self.fix_cov is not None,
+            univariate=univariate,
+            prior_fn=None if (self.prior is None or builtin) else self.prior,
+            profile=False,
+            affine=jax.tree.map(cast, affine),
+            mean0=mean0,
+            chol0=chol0,
+            prior_data=jax.tree.map(cast, self.prior) if builtin else None,
+        )
+
+
+def _check_spd(c: np.ndarray) -> None:
+    if c.ndim == 0:
+        if c <= 0:
+            raise ValueError(f"fix_cov (a variance) must be > 0, got {float(c)}")
+        return
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"fix_cov must be a square (d, d) matrix, got shape {c.shape}")
+    if not np.allclose(c, c.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(c).max()))):
+        raise ValueError("fix_cov must be symmetric")
+    if np.any(~np.isfinite(np.linalg.eigvalsh(c))) or np.linalg.eigvalsh(c)[0] <= 0:
+        raise ValueError("fix_cov is not positive definite (an eigenvalue is <= 0)")
+
+
+_STATIC = ("covariance", "fix_mean", "fix_cov", "univariate", "prior_fn", "profile")
+_ARRAYS = ("affine", "mean0", "chol0", "prior_data", "profile_kind", "profile_index", "profile_value")
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A model lowered for the jitted loop (see the module docstring).
+
+    Static: ``covariance``, ``fix_mean``/``fix_cov`` (bools), ``univariate``, ``prior_fn`` (a
+    user callable, hashed by identity), ``profile`` (one scalar held fixed). Traced:
+    ``affine`` (the standardiser), ``mean0`` ``(d,)`` and ``chol0`` ``(d, d)`` (fixed values,
+    standardised), ``prior_data`` (a built-in prior), ``profile_kind`` (0 a mean, 1 a
+    variance), ``profile_index``, ``profile_value`` (standardised).
+    """
+
+    covariance: str
+    fix_mean: bool
+    fix_cov: bool
+    univariate: bool
+    prior_fn: Any
+    profile: bool
+    affine: Any
+    mean0: Any = None
+    chol0: Any = None
+    prior_data: Any = None
+    profile_kind: Any = None
+    profile_index: Any = None
+    profile_value: Any = None
+
+    def tree_flatten(self):
+        return tuple(getattr(self, n) for n in _ARRAYS), tuple(getattr(self, n) for n in _STATIC)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(**dict(zip(_STATIC, aux, strict=True)), **dict(zip(_ARRAYS, children, strict=True)))
+
+    @property
+    def has_prior(self) -> bool:
+        return self.prior_fn is not None or self.prior_data is not None
+
+
+class FreeParams(NamedTuple):
+    """What the optimiser moves under a :class:`Spec` (standardised units)."""
+
+    mean: jax.Array
+    scale_raw: jax.Array
+
+
+class Problem(NamedTuple):
+    """What the jitted loop sees (a pytree of arrays; standardised units).
+
+    Attributes:
+        stats: :class:`~mle_jax.stats.SuffStats` of the standardised data.
+        x: ``(n, d)`` standardised data for ``form="raw"``, else ``None``.
+        weights: ``(n,)`` frequency weights of ``x``, or ``None``.
+        ridge: ``(d, d)`` ridge matrix in standardised units, or ``None`` (no ridge).
+        spec: the :class:`Spec`.
+    """
+
+    stats: SuffStats
+    x: Any
+    weights: Any
+    ridge: Any
+    spec: Spec
+
+
+# ----------------------------------------------------------------------------- pure maps
+
+
+def mean_chol(spec: Spec, free: FreeParams):
+    """Free parameters -> standardised ``(mean (d,), chol (d, d))`` (pure, jit-able)."""
+    mean = spec.mean0 if spec.fix_mean else free.mean
+    d = mean.shape[-1]
+    if spec.fix_cov:
+        chol = spec.chol0
+    elif spec.covariance == "full":
+        chol = chol_from_raw(free.scale_raw)
+    elif spec.covariance == "diag":
+        chol = jnp.diag(jnp.exp(free.scale_raw))
+    else:
+        chol = jnp.exp(free.scale_raw[0]) * jnp.eye(d, dtype=free.scale_raw.dtype)
+    if spec.profile:  # one scalar held at profile_value (a diagonal standardiser)
+        i, value = spec.profile_index, spec.profile_value
+        is_var = spec.profile_kind == 1
+        if not spec.fix_mean:
+            mean = jnp.where(is_var, mean, mean.at[i].set(value))
+        if not spec.fix_cov:
+            root = jnp.sqrt(jnp.where(is_var, value, 1.0))  # no NaN in the unused branch
+            if spec.covariance == "full":
+                row = chol[i]
+                held = chol.at[i].set(row * (root / jnp.sqrt(jnp.sum(row * row))))
+            elif spec.covariance == "diag":
+                held = chol.at[i, i].set(root)
+            else:
+                held = root * jnp.eye(d, dtype=chol.dtype)
+            chol = jnp.where(is_var, held, chol)
+    return mean, chol
+
+
+def to_mvn(spec: Spec, free: FreeParams) -> MvnParams:
+    """Free parameters -> full standardised :class:`MvnParams`."""
+    mean, chol = mean_chol(spec, free)
+    return MvnParams(mean, raw_from_chol(chol))
+
+
+def log_prior(spec: Spec, mean, chol) -> jax.Array:
+    """The prior's log-density at the user-unit point of a standardised ``(mean, chol)``."""
+    mean_u, chol_u = spec.affine.from_std(mean, chol)
+    cov_u = chol_u @ chol_u.T
+    if spec.univariate:
+        mean_u, cov_u = mean_u[0], cov_u[0, 0]
+    prior = spec.prior_data if spec.prior_data is not None else spec.prior_fn
+    return prior(mean_u, cov_u)
+
+
+def objective(free: FreeParams, problem: Problem) -> jax.Array:
+    """Mean NLL per sample (+ ridge penalty, - log prior / count) of a standardised problem."""
+    spec = problem.spec
+    mean, chol = mean_chol(spec, free)
+    p = problem
+    value = mean_nll(mean, chol, p.stats, p.x, p.weights, p.ridge)
+    if spec.has_prior:
+        value = value - log_prior(spec, mean, chol) / p.stats.count
+    return value
+
+
+def free_from_mean_cov(spec: Spec, mean, cov) -> FreeParams:
+    """Standardised ``(mean (d,), cov (d, d))`` -> :class:`FreeParams` of ``spec``."""
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    dtype = mean.dtype
+    free_mean = jnp.zeros((0,), dtype) if spec.fix_mean else mean
+    if spec.fix_cov:
+        raw = jnp.zeros((0,), dtype)
+    elif spec.covariance == "full":
+        raw = raw_from_chol(jnp.linalg.cholesky(cov))
+    elif spec.covariance == "diag":
+        raw = 0.5 * jnp.log(jnp.diagonal(cov))
+    else:
+        raw = 0.5 * jnp.log(jnp.mean(jnp.diagonal(cov)))[None]
+    return FreeParams(free_mean, raw.astype(dtype))
+
+
+def init_free(spec: Spec, init_std: MvnParams) -> FreeParams:
+    """Standardised full starting parameters -> :class:`FreeParams` of ``spec`` (pure,
+    unbatched; the fixed parts are dropped)."""
+    chol = chol_from_raw(init_std.chol_raw)
+    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
+    chol = jnp.where(ok, chol, jnp.eye(chol.shape[0], dtype=chol.dtype))  # a constant column
+    return free_from_mean_cov(spec, init_std.mean, chol @ chol.T)
+
+
+def check_prior(spec: Spec, free: FreeParams) -> None:
+    """Evaluate the prior once at an (unbatched) starting point: a scalar, finite value."""
+    if spec.has_prior:
+        _check_prior_value(spec, free)
+
+
+def _check_prior_value(spec: Spec, free: FreeParams) -> None:
+    mean, chol = mean_chol(spec, free)
+    try:
+        value = jnp.asarray(log_prior(spec, mean, chol))
+    except Exception as err:  # a user function may fail in any way: say so
+        raise ValueError(f"evaluating the prior failed with {type(err).__name__}: {err}") from err
+    if value.shape != ():
+        raise ValueError(f"the prior must return a scalar log-density, got shape {value.shape}")
+    if not bool(jnp.isfinite(value)):
+        raise ValueError(
+            "the prior's log-density is not finite at the starting point; pass an init= "
+            "inside its support"
+        )

@@ -1,0 +1,174 @@
+"""Between the data and the loop: the standardised problem, the start, and the way back.
+
+``prepare`` turns :class:`~mle_jax._statistics.Data` and a :class:`~mle_jax.Gaussian` into
+the :class:`~mle_jax._model.Problem` the loop sees; ``start`` gives the optimiser's starting
+point; ``result`` maps a finished loop back to a :class:`~mle_jax.FitResult`. Every unit
+conversion goes through the problem's :class:`~mle_jax._standardise.Affine`. Any leading batch
+axes (``fit_many``) are carried through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._bijections import MvnParams, chol_from_raw, raw_from_chol
+from ._model import FreeParams, Gaussian, Problem, init_free
+from ._result import FitResult
+from ._standardise import Affine
+from ._statistics import Data
+from ._types import HIGHEST, Estimate, Status
+from .stats import SuffStats
+
+__all__ = ["Prepared", "prepare", "result", "start"]
+
+
+class Prepared(NamedTuple):
+    """A standardised problem and how it was made (host side)."""
+
+    problem: Problem
+    affine: Affine
+    data: Data
+    model: Gaussian
+
+
+def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepared:
+    """The standardised :class:`Problem` of checked data under ``model``."""
+    stats, dtype = data.stats, data.dtype
+    d = stats.mean.shape[-1]
+    model.check_dim(d, data.univariate)
+    affine = model.standardiser(stats, precondition)
+    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    x = None
+    if data.x is not None:  # form="raw": the data themselves, on their devices
+        inv_t = cast(np.swapaxes(affine.inverse, -1, -2))
+        x = jnp.matmul(data.x - cast(affine.shift)[..., None, :], inv_t, precision=HIGHEST)
+    ridge = None
+    if model.ridge:
+        ridge = cast(model.ridge * affine.inverse @ np.swapaxes(affine.inverse, -1, -2))
+    spec = model.spec(affine, univariate=data.univariate, dtype=dtype)
+    if spec.prior_data is not None and stats.count.ndim:  # one prior for every member
+        shape = stats.count.shape
+        prior = jax.tree.map(lambda a: jnp.broadcast_to(a, (*shape, *a.shape)), spec.prior_data)
+        spec = dataclasses.replace(spec, prior_data=prior)
+    std_stats = SuffStats(*(cast(a) for a in affine.stats_to_std(stats)))
+    problem = Problem(std_stats, x, data.weights, ridge, spec)
+    return Prepared(problem, affine, data, model)
+
+
+def as_init(init, d: int) -> MvnParams:
+    """A user's starting point: :class:`MvnParams`, anything with ``.mean``/``.cov`` (a fit, a
+    closed form) or a ``(mean, cov)`` pair, in the user's units; any leading batch axes."""
+    if isinstance(init, MvnParams):
+        params = MvnParams(np.asarray(init.mean, np.float64), np.asarray(init.chol_raw, np.float64))
+    else:
+        if hasattr(init, "mean") and hasattr(init, "cov"):
+            mean, cov = init.mean, init.cov
+        elif isinstance(init, tuple) and len(init) == 2:
+            mean, cov = init
+        else:
+            raise TypeError(
+                "init must be MvnParams, an object with .mean and .cov, or a (mean, cov) pair"
+            )
+        mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
+        if d == 1 and cov.ndim == mean.ndim:  # univariate: mean(s) and variance(s)
+            mean, cov = mean[..., None], cov[..., None, None]
+        if cov.shape != (*mean.shape, d) or mean.shape[-1:] != (d,):
+            raise ValueError(
+                f"init must be a mean of shape ({d},) and a covariance of shape ({d}, {d}); got "
+                f"{mean.shape} and {cov.shape}"
+            )
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+            raise ValueError("init contains NaN or inf")
+        try:
+            chol = np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, -1, -2)))
+        except np.linalg.LinAlgError:
+            raise ValueError("init's covariance is not symmetric positive definite") from None
+        params = MvnParams(mean, raw_from_chol(chol))
+    if params.mean.shape[-1:] != (d,) or params.chol_raw.shape[-1:] != (d * (d + 1) // 2,):
+        raise ValueError(f"init has mean shape {params.mean.shape}, expected ({d},)")
+    return params
+
+
+def start(init, prep: Prepared) -> FreeParams:
+    """The optimiser's starting point (standardised :class:`FreeParams`, batch axes first).
+
+    Default: the moment-matched *independent* Gaussian (column means and variances, plus
+    ridge), a cheap start that is not the answer for correlated data.
+    """
+    stats, affine = prep.data.stats, prep.affine
+    batch = tuple(np.shape(stats.count))
+    d = stats.mean.shape[-1]
+    if init is None:
+        var = stats.scatter.diagonal(axis1=-2, axis2=-1) / stats.count[..., None]
+        mean, chol = stats.mean, np.sqrt(var + prep.model.ridge)[..., None] * np.eye(d)
+    else:
+        params = as_init(init, d)
+        mean, chol = params.mean, chol_from_raw(params.chol_raw)
+        if batch and mean.shape[:-1] != batch:
+            if mean.ndim > 1:
+                raise ValueError(
+                    f"init has mean shape {mean.shape}; expected {(*batch, d)} (one per member) "
+                    f"or ({d},) (shared)"
+                )
+            mean = np.broadcast_to(mean, (*batch, d))
+            chol = np.broadcast_to(chol, (*batch, d, d))
+    mean_std, chol_std = affine.to_std(mean, chol)
+    dtype = prep.data.dtype
+    init_std = MvnParams(jnp.asarray(mean_std, dtype), jnp.asarray(raw_from_chol(chol_std), dtype))
+    spec = prep.problem.spec
+    if batch:
+        return jax.vmap(init_free)(spec, init_std)
+    return init_free(spec, init_std)
+
+
+def _estimate(mean, cov, dtype, univariate) -> Estimate:
+    std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+    if univariate:
+        mean, cov, std = mean[..., 0], cov[..., 0, 0], std[..., 0]
+    return Estimate(*(jnp.asarray(a, dtype) for a in (mean, cov, std)))
+
+
+def result(prep: Prepared, state, final_nll) -> FitResult:
+    """Map a finished loop state (see :func:`mle_jax._solve.solve`) back to user units."""
+    affine, data = prep.affine, prep.data
+    dtype = data.dtype
+    count = np.asarray(data.stats.count, np.float64)
+    offset = affine.nll_offset(count)
+    best = state.best  # host numpy from here: no per-op device dispatches, any batch axes
+    mean, chol = affine.from_std(
+        np.asarray(best.mean, np.float64), chol_from_raw(np.asarray(best.chol_raw, np.float64))
+    )
+    cov = chol @ np.swapaxes(chol, -1, -2)
+    history = np.asarray(state.history, np.float64) * count[..., None] + offset[..., None]
+    path = None
+    if state.path is not None:
+        steps = int(state.step) + 1
+        p_mean = np.asarray(state.path.mean, np.float64)[:steps]
+        p_chol = chol_from_raw(np.asarray(state.path.chol_raw, np.float64))[:steps]
+        pm, pc = affine.from_std(p_mean, p_chol)
+        path = _estimate(pm, pc @ np.swapaxes(pc, -1, -2), dtype, data.univariate)
+    est = _estimate(mean, cov, dtype, data.univariate)
+    return FitResult(
+        mean=est.mean,
+        cov=est.cov,
+        std=est.std,
+        params=MvnParams(jnp.asarray(mean, dtype), jnp.asarray(raw_from_chol(chol), dtype)),
+        nll=jnp.asarray(np.asarray(final_nll, np.float64) + offset, dtype),
+        converged=state.status == Status.CONVERGED,
+        status=state.status,
+        num_steps=state.step,
+        grad_norm=state.best_grad_norm,
+        loss_history=jnp.asarray(history, dtype),
+        count=jnp.asarray(count, dtype),
+        path=path,
+        stats=data.stats,
+        standardiser=affine,
+        model=prep.model,
+        univariate=data.univariate,
+        columns=data.columns,
+    )

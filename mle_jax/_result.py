@@ -1,0 +1,98 @@
+"""What a fit returns: the estimates, how the optimiser stopped, and what inference needs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from ._bijections import MvnParams
+from ._model import Gaussian
+from ._standardise import Affine
+from ._types import Estimate, Status
+from .stats import SuffStats
+
+__all__ = ["FitResult"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """The result of :func:`~mle_jax.fit` (and, with a leading ``(B,)`` axis on every array,
+    of :func:`~mle_jax.fit_many`). A pytree: ``model``, ``univariate`` and ``columns`` are
+    static; everything else is a leaf. All estimates are in the user's units.
+
+    Attributes:
+        mean: ``(d,)`` fitted mean (``()`` for univariate data).
+        cov: ``(d, d)`` fitted covariance (``()``: the variance).
+        std: ``(d,)`` square roots of the diagonal of ``cov`` (``()``: the std).
+        params: :class:`~mle_jax.MvnParams`, the unconstrained parameters.
+        nll: ``()`` total negative log-likelihood of the data at the solution (2*pi constant
+            included; weighted if weights were given; without ridge penalty or prior).
+        converged: ``()`` bool, the gradient norm reached ``tol``.
+        status: ``()`` int, a :class:`~mle_jax.Status` code (see :attr:`message`).
+        num_steps: ``()`` int, optimiser steps taken.
+        grad_norm: ``()`` gradient norm at the returned point, of the mean NLL per sample in
+            the optimiser's (standardised) parameters: the scale-free quantity ``tol`` bounds.
+        loss_history: ``(max_steps + 1,)`` objective (total, user units) at the start and after
+            each step; NaN after the last step.
+        count: ``()`` number of samples (sum of the weights).
+        path: an :class:`~mle_jax.Estimate` with a leading ``(num_steps + 1,)`` axis of the
+            iterates when ``trace=True``; else ``None``.
+        stats: :class:`~mle_jax.stats.SuffStats` of the data (host float64, user units): what
+            :mod:`mle_jax.inference` reads instead of the data.
+        standardiser: the :class:`~mle_jax._standardise.Affine` map the optimiser worked in.
+        model: the :class:`~mle_jax.Gaussian` that was fitted (static).
+        univariate: the data were 1-D (static).
+        columns: column names, if known (static).
+    """
+
+    mean: Any
+    cov: Any
+    std: Any
+    params: MvnParams
+    nll: Any
+    converged: Any
+    status: Any
+    num_steps: Any
+    grad_norm: Any
+    loss_history: Any
+    count: Any
+    path: Estimate | None
+    stats: SuffStats
+    standardiser: Affine
+    model: Gaussian = Gaussian()
+    univariate: bool = False
+    columns: tuple | None = None
+
+    @property
+    def message(self):
+        """Why the fit stopped, in words (a list of them for a batch of fits)."""
+        status = np.asarray(self.status)
+        if status.ndim == 0:
+            return Status.message(status)
+        return [Status.message(s) for s in status.ravel()]
+
+    @property
+    def batch_shape(self) -> tuple:
+        """``()`` for one fit, ``(B,)`` for ``fit_many``."""
+        return tuple(np.shape(self.nll))
+
+    def __getitem__(self, index) -> FitResult:
+        """Member(s) of a batch of fits: ``res[3]`` is the 4th fit of ``fit_many``."""
+        if not self.batch_shape:
+            raise TypeError("a single fit has no members to index; only fit_many results do")
+        return jax.tree.map(lambda a: a[index], self)
+
+    def replace(self, **changes) -> FitResult:
+        """A copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+
+_STATIC = ("model", "univariate", "columns")
+jax.tree_util.register_dataclass(
+    FitResult,
+    data_fields=[f.name for f in dataclasses.fields(FitResult) if f.name not in _STATIC],
+    meta_fields=list(_STATIC),
+)

@@ -1,0 +1,200 @@
+"""The optimisation loop: any optax transformation, the whole loop in one ``lax.while_loop``.
+
+:func:`solve` is pure and unbatched (``jax.vmap`` lifts it for ``fit_many``); it minimises
+:func:`mle_jax._model.objective` of a standardised :class:`~mle_jax._model.Problem` and keeps
+the best point visited, with a :class:`~mle_jax.Status` per fit.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import _progress
+from ._model import FreeParams, Problem, objective, to_mvn
+from ._nll import mvn_nll_stats
+from ._types import Status
+
+__all__ = ["default_optimizer", "default_tol", "finish", "solve", "solve_jit"]
+
+
+@functools.cache
+def default_optimizer() -> optax.GradientTransformationExtraArgs:
+    """The default optimiser: ``optax.lbfgs`` with a zoom line search (strong Wolfe).
+
+    Created once, so that repeated fits hit the same compiled loop.
+    """
+    return optax.lbfgs(
+        memory_size=10,
+        linesearch=optax.scale_by_zoom_linesearch(
+            max_linesearch_steps=30, initial_guess_strategy="one"
+        ),
+    )
+
+
+def default_tol(dtype) -> float:
+    """Gradient-norm tolerance on the standardised mean NLL: 1e-9 (float64), 1e-5 (float32)."""
+    return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-5
+
+
+class _State(NamedTuple):
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    loss: jax.Array
+    grad: Any
+    grad_norm: jax.Array
+    best: Any
+    best_loss: jax.Array
+    best_grad_norm: jax.Array
+    history: jax.Array
+    path: Any
+    status: jax.Array
+
+
+def _status(loss, grad_norm, step, tol, max_steps):
+    return jnp.where(
+        ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm)),
+        Status.NONFINITE,
+        jnp.where(
+            grad_norm <= tol,
+            Status.CONVERGED,
+            jnp.where(step >= max_steps, Status.MAX_STEPS, Status.RUNNING),
+        ),
+    )
+
+
+def _stored_value_and_grad(opt_state):
+    """The value and gradient a line search stored in the state at the new iterate, if any."""
+    try:
+        value = optax.tree.get(opt_state, "value")
+        grad = optax.tree.get(opt_state, "grad")
+    except (KeyError, ValueError):
+        return None
+    if value is None or grad is None:
+        return None
+    return value, grad
+
+
+def solve(
+    problem: Problem,
+    init: FreeParams,
+    tol: jax.Array,
+    *,
+    optimizer: optax.GradientTransformation,
+    max_steps: int,
+    record_path: bool = False,
+    progress: int = 0,
+    resume: _State | None = None,
+    stop: jax.Array | None = None,
+):
+    """Minimise :func:`objective` from ``init``: pure, unbatched, jit/vmap-able.
+
+    ``progress=k > 0`` (static) sends ``(step, loss, grad_norm)`` to the host every ``k``
+    steps (:func:`mle_jax._progress.while_loop`); ``0`` traces no callback at all.
+
+    ``stop`` (a step number) runs one chunk of a host-driven loop: the loop pauses at that
+    step and ``(raw_state, nll)`` is returned; pass ``raw_state`` back as ``resume`` to go
+    on, and to :func:`finish` at the end (how :func:`fit` drives its progress bar).
+
+    Returns:
+        ``(state, final_nll)``: the final loop state (``best`` is the returned point) and the
+        total data NLL of the standardised problem there.
+    """
+    opt = optax.with_extra_args_support(optimizer)
+    fun = functools.partial(objective, problem=problem)
+    value_and_grad = jax.value_and_grad(fun)
+    loss0, grad0 = value_and_grad(init)
+    gn0 = optax.tree.norm(grad0)
+    history = jnp.full((max_steps + 1,), jnp.nan, loss0.dtype).at[0].set(loss0)
+    path = None
+    if record_path:
+        path = jax.tree.map(
+            lambda a: jnp.zeros((max_steps + 1, *a.shape), a.dtype).at[0].set(a), init
+        )
+    state = _State(
+        params=init,
+        opt_state=opt.init(init),
+        step=jnp.asarray(0),
+        loss=loss0,
+        grad=grad0,
+        grad_norm=gn0,
+        best=init,
+        best_loss=jnp.where(jnp.isfinite(loss0), loss0, jnp.inf),
+        best_grad_norm=gn0,
+        history=history,
+        path=path,
+        status=_status(loss0, gn0, 0, tol, max_steps),
+    )
+    if resume is not None:
+        # fresh buffers for the loop: see docs/design-notes.md, "Loop prologue"
+        zero = (0 * loss0).astype
+        state = jax.tree.map(lambda a: a + zero(a.dtype), resume)
+
+    def body(s: _State) -> _State:
+        updates, opt_state = opt.update(
+            s.grad, s.opt_state, s.params, value=s.loss, grad=s.grad, value_fn=fun
+        )
+        params = optax.apply_updates(s.params, updates)
+        stored = _stored_value_and_grad(opt_state)
+        if stored is None:
+            loss, grad = value_and_grad(params)
+        else:
+            loss, grad = jax.lax.cond(
+                jnp.isfinite(stored[0]),
+                lambda p: stored,
+                value_and_grad,
+                params,
+            )
+        gn = optax.tree.norm(grad)
+        step = s.step + 1
+        status = _status(loss, gn, step, tol, max_steps)
+        # keep the best finite point; a point that meets the tolerance is taken as it is
+        take = (jnp.isfinite(loss) & (loss <= s.best_loss)) | (status == Status.CONVERGED)
+        pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(take, a, b), new, old)  # noqa: E731
+        new_path = None
+        if record_path:
+            new_path = jax.tree.map(lambda h, a: h.at[step].set(a), s.path, params)
+        return _State(
+            params=params,
+            opt_state=opt_state,
+            step=step,
+            loss=loss,
+            grad=grad,
+            grad_norm=gn,
+            best=pick(params, s.best),
+            best_loss=pick(loss, s.best_loss),
+            best_grad_norm=pick(gn, s.best_grad_norm),
+            history=s.history.at[step].set(loss),
+            path=new_path,
+            status=status,
+        )
+
+    running = lambda s: s.status == Status.RUNNING  # noqa: E731
+    if stop is not None:
+        state = jax.lax.while_loop(lambda s: running(s) & (s.step < stop), body, state)
+        # the NLL is returned too: see docs/design-notes.md, "Loop prologue"
+        return state, finish(state, problem)[1]
+    state = _progress.while_loop(running, body, state, every=progress)
+    return finish(state, problem)
+
+
+def finish(state: _State, problem: Problem):
+    """A finished loop state -> ``(state, final_nll)`` as :func:`solve` returns them."""
+    full = functools.partial(to_mvn, problem.spec)  # free parameters -> MvnParams
+    state = state._replace(
+        params=full(state.params),
+        best=full(state.best),
+        path=None if state.path is None else jax.vmap(full)(state.path),
+    )
+    st = problem.stats
+    final_nll = mvn_nll_stats(state.best.mean, state.best.chol, st.count, st.mean, st.scatter)
+    return state, final_nll
+
+
+solve_jit = jax.jit(solve, static_argnames=("optimizer", "max_steps", "record_path", "progress"))
+finish_jit = jax.jit(finish)
