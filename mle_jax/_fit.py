@@ -294,7 +294,9 @@ def fit_many(
     elif batch_size is not None and (
         not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
-        raise ValueError(f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}"
+        )
     data = collect(xs, weights, raw=form == "raw", batched=True)
     stats = data.stats
     batch = stats.count.shape[0]

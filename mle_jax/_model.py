@@ -32,8 +32,8 @@ from . import _validate
 from ._bijections import MvnParams, chol_from_raw, num_tril, raw_from_chol
 from ._nll import mean_nll
 from ._standardise import Affine
-from .stats import SuffStats
 from .priors import LKJHalfNormal, NormalInverseWishart
+from .stats import SuffStats
 
 __all__ = ["COVARIANCES", "PRECONDITIONS", "FreeParams", "Gaussian", "Problem", "Spec"]
 
@@ -261,7 +261,15 @@ def _check_spd(c: np.ndarray) -> None:
 
 
 _STATIC = ("covariance", "fix_mean", "fix_cov", "univariate", "prior_fn", "profile")
-_ARRAYS = ("affine", "mean0", "chol0", "prior_data", "profile_kind", "profile_index", "profile_value")
+_ARRAYS = (
+    "affine",
+    "mean0",
+    "chol0",
+    "prior_data",
+    "profile_kind",
+    "profile_index",
+    "profile_value",
+)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -295,7 +303,9 @@ class Spec:
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return cls(**dict(zip(_STATIC, aux, strict=True)), **dict(zip(_ARRAYS, children, strict=True)))
+        return cls(
+            **dict(zip(_STATIC, aux, strict=True)), **dict(zip(_ARRAYS, children, strict=True))
+        )
 
     @property
     def has_prior(self) -> bool:

@@ -143,7 +143,12 @@ def result(prep: Prepared, state, final_nll) -> FitResult:
     mean, chol = affine.from_std(
         np.asarray(best.mean, np.float64), chol_from_raw(np.asarray(best.chol_raw, np.float64))
     )
+    model = prep.model
+    if model.fix_mean is not None:  # exactly what was fixed, not its round trip
+        mean = np.broadcast_to(model.fix_mean.reshape(-1), mean.shape)
     cov = chol @ np.swapaxes(chol, -1, -2)
+    if model.fix_cov is not None:
+        cov = np.broadcast_to(model.fix_cov.reshape(cov.shape[-2:]), cov.shape)
     history = np.asarray(state.history, np.float64) * count[..., None] + offset[..., None]
     path = None
     if state.path is not None:

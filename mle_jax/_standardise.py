@@ -102,4 +102,3 @@ class Affine(NamedTuple):
     def nll_offset(self, count):
         """``count * log|det A|``: add to a standardised total NLL to get the user's."""
         return count * self.log_det()
-

@@ -104,7 +104,9 @@ def collect(x, weights=None, *, raw: bool = False, batched: bool = False, column
             raise ValueError(f"x contains NaN/inf (or its statistics overflow in {dtype})")
         if not np.all(np.isfinite(np.asarray(x))):
             _validate.raise_nonfinite(x)
-        raise ValueError(f"the statistics of x overflow in {dtype}; rescale the data or use float64")
+        raise ValueError(
+            f"the statistics of x overflow in {dtype}; rescale the data or use float64"
+        )
     return Data(stats, univariate, dtype, xj if raw else None, wj if raw else None, columns)
 
 

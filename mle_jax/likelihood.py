@@ -11,7 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._nll import mvn_logpdf, normal_logpdf, normal_pdf
+from ._nll import mvn_logpdf, mvn_nll, mvn_nll_stats, normal_logpdf, normal_pdf
 
 __all__ = [
     "GridResult",
@@ -19,6 +19,8 @@ __all__ = [
     "likelihood_grid",
     "log_likelihood",
     "mvn_logpdf",
+    "mvn_nll",
+    "mvn_nll_stats",
     "normal_logpdf",
     "normal_pdf",
 ]

@@ -53,3 +53,12 @@ def _is_float(s):
     except ValueError:
         return False
     return True
+
+
+def prepared(x, model=None, *, batched=False, precondition="whiten"):
+    """The standardised problem ``fit`` would solve (internal API, for loop-level tests)."""
+    from mle_jax import Gaussian
+    from mle_jax._problem import prepare
+    from mle_jax._statistics import collect
+
+    return prepare(collect(x, batched=batched), model or Gaussian(), precondition)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mle_jax as mj
-from mle_jax import batch as batch_mod
+from mle_jax import _fit as batch_mod
 
 from .helpers import random_gaussian
 
@@ -146,8 +146,8 @@ def test_invalid_member_is_named_or_skipped():
         mj.fit_many(good, weights=w)
     assert "xs[3] has 3 samples for d = 3" in str(err.value)
     # ridge regularises a degenerate member, as in fit
-    res = mj.fit_many(np.where(np.isnan(xs), 0.0, xs), ridge=0.1)
-    _assert_covs_close(res.cov[2:3], mj.fit(xs[2], ridge=0.1).cov[None], 1e-8)
+    res = mj.fit_many(np.where(np.isnan(xs), 0.0, xs), mj.Gaussian(ridge=0.1))
+    _assert_covs_close(res.cov[2:3], mj.fit(xs[2], mj.Gaussian(ridge=0.1)).cov[None], 1e-8)
 
 
 def test_badly_conditioned_member_does_not_spoil_the_others():

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mle_jax as mj
-from mle_jax import _fit, _prepare, _shard
+from mle_jax import _shard, _solve
+from mle_jax._model import FreeParams
 
-from .helpers import load_csv, random_gaussian, rel_err
+from .helpers import load_csv, prepared, random_gaussian, rel_err
 
 ADAM = optax.adam(0.02)  # module-level: one compiled loop per shape for the whole module
 SGD = optax.sgd(0.2)
@@ -48,7 +49,7 @@ def test_fit_equals_closed_form(d, name, optimizer, tol, bound):
         assert e_mean < bound and e_cov < bound, (name, d, e_mean, e_cov)
         np.testing.assert_allclose(
             res.nll,
-            -mj.log_likelihood(x, cf.mean, cf.std)
+            -mj.likelihood.log_likelihood(x, cf.mean, cf.std)
             if d == 1
             else mj.nll(mj.MvnParams.from_mean_cov(cf.mean, cf.cov), x),
             rtol=1e-10,
@@ -113,13 +114,13 @@ def test_hypothesis_fit_agrees_with_closed_form(seed, d, n_extra, loc, log_scale
 
 def test_jit_equals_eager_for_the_loop():
     rng = np.random.default_rng(3)
-    prep = _prepare.prepare(random_gaussian(rng, 2, 100))
-    init = mj.MvnParams(jnp.zeros(2) + 0.5, jnp.zeros(3))
+    prep = prepared(random_gaussian(rng, 2, 100))
+    init = FreeParams(jnp.zeros(2) + 0.5, jnp.zeros(3))
     args = (prep.problem, init, jnp.asarray(1e-9))
     kw = dict(optimizer=mj.default_optimizer(), max_steps=4)  # eager L-BFGS is slow: 4 steps
-    jitted, nll_j = _fit._solve_jit(*args, **kw)
+    jitted, nll_j = _solve.solve_jit(*args, **kw)
     with jax.disable_jit():
-        eager, nll_e = _fit.solve(*args, **kw)
+        eager, nll_e = _solve.solve(*args, **kw)
     assert int(jitted.step) == int(eager.step)
     np.testing.assert_allclose(jitted.best.chol_raw, eager.best.chol_raw, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(nll_j, nll_e, rtol=1e-12)
@@ -130,16 +131,16 @@ def test_no_recompilation_on_second_call():
     x1, x2 = random_gaussian(rng, 3, 200), random_gaussian(rng, 3, 200)
     mj.fit(x1)
     mj.fit(jnp.asarray(x1))  # device input: statistics by a jitted function
-    solve_before = _fit._solve_jit._cache_size()
+    solve_before = _solve.solve_jit._cache_size()
     stats_before = _shard._suff_stats_jit._cache_size()
     mj.fit(x2)
     mj.fit(x2 * 10 + 3)
     mj.fit(jnp.asarray(x2))
-    assert _fit._solve_jit._cache_size() == solve_before
+    assert _solve.solve_jit._cache_size() == solve_before
     assert _shard._suff_stats_jit._cache_size() == stats_before
     # the optimisation runs on d-sized statistics: another n reuses the compiled loop too
     mj.fit(random_gaussian(rng, 3, 321))
-    assert _fit._solve_jit._cache_size() == solve_before
+    assert _solve.solve_jit._cache_size() == solve_before
 
 
 def test_large_offset_fits_as_accurately_as_centred_data():
@@ -217,7 +218,9 @@ def test_loss_history_and_trace():
     hist = np.asarray(res.loss_history)
     assert np.all(np.isfinite(hist[: k + 1])) and np.all(np.isnan(hist[k + 1 :]))
     np.testing.assert_allclose(hist[k], float(res.nll), rtol=1e-12)
-    np.testing.assert_allclose(hist[0], -float(mj.log_likelihood(x, 0.0, 1.0)), rtol=1e-12)
+    np.testing.assert_allclose(
+        hist[0], -float(mj.likelihood.log_likelihood(x, 0.0, 1.0)), rtol=1e-12
+    )
     assert res.path.mean.shape == (k + 1,)
     np.testing.assert_allclose(res.path.mean[0], 0.0, atol=1e-12)
     np.testing.assert_allclose(res.path.cov[0], 1.0, rtol=1e-12)
@@ -242,7 +245,7 @@ def test_ridge_fit_equals_ridge_closed_form_and_fits_degenerate_data():
     x = np.column_stack([x, np.full(3, 7.0)])  # and a constant column
     cf = mj.closed_form(x, ridge=0.1)
     np.testing.assert_allclose(cf.cov, np.cov(x.T, bias=True) + 0.1 * np.eye(4), rtol=1e-12)
-    res = mj.fit(x, ridge=0.1)
+    res = mj.fit(x, mj.Gaussian(ridge=0.1))
     assert bool(res.converged)
     e_mean, e_cov = rel_err(res, cf)
     assert e_mean < 1e-8 and e_cov < 1e-8

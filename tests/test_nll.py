@@ -28,9 +28,11 @@ def problem(request):
 def test_raw_equals_stats_equals_jax_scipy_equals_scipy(problem):
     x, mean, cov = problem
     chol = np.linalg.cholesky(cov)
-    raw = mj.mvn_nll(jnp.asarray(mean), jnp.asarray(chol), jnp.asarray(x))
-    s = mj.suff_stats(jnp.asarray(x))
-    stats = mj.mvn_nll_stats(jnp.asarray(mean), jnp.asarray(chol), s.count, s.mean, s.scatter)
+    raw = mj.likelihood.mvn_nll(jnp.asarray(mean), jnp.asarray(chol), jnp.asarray(x))
+    s = mj.stats.suff_stats(jnp.asarray(x))
+    stats = mj.likelihood.mvn_nll_stats(
+        jnp.asarray(mean), jnp.asarray(chol), s.count, s.mean, s.scatter
+    )
     with jax.numpy_rank_promotion("allow"):  # jax.scipy broadcasts implicitly
         ref_jax = -jnp.sum(jmvn.logpdf(x, mean, cov))
     ref_scipy = -scipy.stats.multivariate_normal(mean, cov).logpdf(x).sum()
@@ -43,10 +45,12 @@ def test_logpdf_per_point_and_single_point(problem):
     chol = jnp.asarray(np.linalg.cholesky(cov))
     expected = scipy.stats.multivariate_normal(mean, cov).logpdf(x)
     np.testing.assert_allclose(
-        mj.mvn_logpdf(jnp.asarray(x), jnp.asarray(mean), chol), expected, rtol=1e-12
+        mj.likelihood.mvn_logpdf(jnp.asarray(x), jnp.asarray(mean), chol), expected, rtol=1e-12
     )
     np.testing.assert_allclose(
-        mj.mvn_logpdf(jnp.asarray(x[0]), jnp.asarray(mean), chol), expected[0], rtol=1e-12
+        mj.likelihood.mvn_logpdf(jnp.asarray(x[0]), jnp.asarray(mean), chol),
+        expected[0],
+        rtol=1e-12,
     )
 
 
@@ -59,8 +63,8 @@ def test_weighted_nll_equals_replicated_rows():
     np.testing.assert_allclose(
         mj.nll(params, x, weights=jnp.asarray(w, float)), mj.nll(params, rep), rtol=1e-12
     )
-    s = mj.suff_stats(jnp.asarray(x), jnp.asarray(w, float))
-    stats = mj.mvn_nll_stats(params.mean, params.chol, s.count, s.mean, s.scatter)
+    s = mj.stats.suff_stats(jnp.asarray(x), jnp.asarray(w, float))
+    stats = mj.likelihood.mvn_nll_stats(params.mean, params.chol, s.count, s.mean, s.scatter)
     np.testing.assert_allclose(stats, mj.nll(params, rep), rtol=1e-12)
 
 
@@ -72,7 +76,9 @@ def test_univariate_nll_matches_scipy_norm():
         float(mj.nll(params, x)), -scipy.stats.norm(4.0, 3.0).logpdf(x).sum(), rtol=1e-12
     )
     np.testing.assert_allclose(
-        mj.normal_logpdf(jnp.asarray(x), 4.0, 3.0), scipy.stats.norm(4.0, 3.0).logpdf(x), rtol=1e-12
+        mj.likelihood.normal_logpdf(jnp.asarray(x), 4.0, 3.0),
+        scipy.stats.norm(4.0, 3.0).logpdf(x),
+        rtol=1e-12,
     )
 
 
@@ -144,18 +150,20 @@ def test_from_mean_cov_rejects_bad_input():
 
 
 def test_likelihood_of_one_point_matches_the_seed():
-    assert round(float(mj.normal_pdf(32.0, 28.0, 2.0)), 3) == 0.027
-    assert round(float(mj.normal_pdf(32.0, 30.0, 2.0)), 3) == 0.121
+    assert round(float(mj.likelihood.normal_pdf(32.0, 28.0, 2.0)), 3) == 0.027
+    assert round(float(mj.likelihood.normal_pdf(32.0, 30.0, 2.0)), 3) == 0.121
     np.testing.assert_allclose(
-        mj.normal_pdf(32.0, 30.0, 2.0), scipy.stats.norm(30, 2).pdf(32), rtol=1e-14
+        mj.likelihood.normal_pdf(32.0, 30.0, 2.0), scipy.stats.norm(30, 2).pdf(32), rtol=1e-14
     )
 
 
 def test_likelihood_is_product_and_log_likelihood_is_sum():
     x = np.array([32.0, 29.5, 31.0, 27.0])
     dens = scipy.stats.norm(30, 2).pdf(x)
-    np.testing.assert_allclose(mj.likelihood(x, 30.0, 2.0), np.prod(dens), rtol=1e-13)
-    np.testing.assert_allclose(mj.log_likelihood(x, 30.0, 2.0), np.sum(np.log(dens)), rtol=1e-13)
+    np.testing.assert_allclose(mj.likelihood.likelihood(x, 30.0, 2.0), np.prod(dens), rtol=1e-13)
+    np.testing.assert_allclose(
+        mj.likelihood.log_likelihood(x, 30.0, 2.0), np.sum(np.log(dens)), rtol=1e-13
+    )
 
 
 def test_likelihood_grid_argmax_lands_on_closed_form():
@@ -164,12 +172,12 @@ def test_likelihood_grid_argmax_lands_on_closed_form():
     cf = mj.closed_form(x)
     means = np.linspace(25, 35, 401)
     stds = np.linspace(1.0, 4.0, 301)
-    grid = mj.likelihood_grid(x, means, stds)
+    grid = mj.likelihood.likelihood_grid(x, means, stds)
     assert grid.log_lik.shape == (401, 301)
     assert abs(float(grid.best_mean) - float(cf.mean)) <= (means[1] - means[0])
     assert abs(float(grid.best_std) - float(cf.std)) <= (stds[1] - stds[0])
-    curve = mj.likelihood_grid(x, means)  # default std: the MLE
+    curve = mj.likelihood.likelihood_grid(x, means)  # default std: the MLE
     assert abs(float(curve.best_mean) - float(cf.mean)) <= (means[1] - means[0])
     np.testing.assert_allclose(
-        grid.log_lik[0, 0], mj.log_likelihood(x, means[0], stds[0]), rtol=1e-13
+        grid.log_lik[0, 0], mj.likelihood.log_likelihood(x, means[0], stds[0]), rtol=1e-13
     )

@@ -12,7 +12,9 @@ import scipy.optimize
 import scipy.stats
 
 import mle_jax as mj
-from mle_jax import _models
+from mle_jax import _model
+
+from .helpers import prepared
 
 RTOL = 1e-7
 
@@ -41,16 +43,16 @@ def assert_converged(res):
 
 
 def test_diag_is_per_column_variance(data):
-    res = mj.fit(data, covariance="diag")
+    res = mj.fit(data, mj.Gaussian(covariance="diag"))
     assert_converged(res)
     n, m, s = moments(data)
     np.testing.assert_allclose(res.mean, m, rtol=RTOL)
     np.testing.assert_allclose(res.cov, np.diag(np.diag(s) / n), rtol=RTOL, atol=1e-12)
-    assert res.options.covariance == "diag"
+    assert res.model.covariance == "diag"
 
 
 def test_spherical_is_mean_of_variances(data):
-    res = mj.fit(data, covariance="spherical")
+    res = mj.fit(data, mj.Gaussian(covariance="spherical"))
     assert_converged(res)
     n, m, s = moments(data)
     np.testing.assert_allclose(res.mean, m, rtol=RTOL)
@@ -64,7 +66,7 @@ def test_diag_allows_collinear_columns(data):
     x = np.column_stack([data[:, :2], 2.0 * data[:, 0] + 1.0])  # a full covariance is singular
     with pytest.raises(ValueError, match="perfectly correlated"):
         mj.fit(x)
-    res = mj.fit(x, covariance="diag")
+    res = mj.fit(x, mj.Gaussian(covariance="diag"))
     np.testing.assert_allclose(res.cov, np.diag(x.var(0)), rtol=RTOL)
 
 
@@ -73,7 +75,7 @@ def test_diag_allows_collinear_columns(data):
 
 def test_fix_mean_is_scatter_about_the_fixed_mean(data):
     mu = np.array([1.5, -0.5, 9.0])
-    res = mj.fit(data, fix_mean=mu)
+    res = mj.fit(data, mj.Gaussian(fix_mean=mu))
     assert_converged(res)
     np.testing.assert_allclose(res.mean, mu, rtol=1e-15)  # to rounding of the standardisation
     r = data - mu
@@ -82,7 +84,7 @@ def test_fix_mean_is_scatter_about_the_fixed_mean(data):
 
 def test_fix_cov_fits_the_mean_only(data):
     cov = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])
-    res = mj.fit(data, fix_cov=cov)
+    res = mj.fit(data, mj.Gaussian(fix_cov=cov))
     assert_converged(res)
     np.testing.assert_allclose(res.mean, data.mean(0), rtol=1e-10)
     np.testing.assert_allclose(res.cov, cov, rtol=1e-12)
@@ -90,14 +92,14 @@ def test_fix_cov_fits_the_mean_only(data):
 
 def test_univariate_fixed_and_structures(data):
     x = data[:, 2]
-    res = mj.fit(x, fix_mean=10.0)
+    res = mj.fit(x, mj.Gaussian(fix_mean=10.0))
     assert res.mean.shape == () and float(res.mean) == 10.0
     np.testing.assert_allclose(res.cov, np.mean((x - 10.0) ** 2), rtol=RTOL)
-    res = mj.fit(x, fix_cov=4.0)
+    res = mj.fit(x, mj.Gaussian(fix_cov=4.0))
     np.testing.assert_allclose([res.mean, res.cov], [x.mean(), 4.0], rtol=1e-10)
     # every structure is the same model in 1-D
     for cov in ("diag", "spherical"):
-        np.testing.assert_allclose(mj.fit(x, covariance=cov).cov, x.var(), rtol=RTOL)
+        np.testing.assert_allclose(mj.fit(x, mj.Gaussian(covariance=cov)).cov, x.var(), rtol=RTOL)
 
 
 # ----------------------------------------------------------------------------- weights
@@ -107,8 +109,8 @@ def test_integer_weights_are_replication_zero_is_deletion(data):
     w = np.random.default_rng(1).integers(0, 4, size=len(data))
     w[:3] = 0  # some rows deleted
     rep = np.repeat(data, w, axis=0)
-    for kw in ({}, {"covariance": "diag"}, {"fix_mean": np.zeros(3)}):
-        a, b = mj.fit(data, weights=w, **kw), mj.fit(rep, **kw)
+    for model in (mj.Gaussian(), mj.Gaussian("diag"), mj.Gaussian(fix_mean=np.zeros(3))):
+        a, b = mj.fit(data, model, weights=w), mj.fit(rep, model)
         np.testing.assert_allclose(a.mean, b.mean, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(a.cov, b.cov, rtol=1e-7)
         np.testing.assert_allclose(a.nll, b.nll, rtol=1e-10)
@@ -116,8 +118,8 @@ def test_integer_weights_are_replication_zero_is_deletion(data):
 
 
 def test_raw_form_and_trace_with_a_model(data):
-    a = mj.fit(data, covariance="diag", form="raw", trace=True)
-    b = mj.fit(data, covariance="diag")
+    a = mj.fit(data, mj.Gaussian(covariance="diag"), form="raw", trace=True)
+    b = mj.fit(data, mj.Gaussian(covariance="diag"))
     np.testing.assert_allclose(a.cov, b.cov, rtol=1e-9)
     steps = int(a.num_steps)
     assert a.path.cov.shape == (steps + 1, 3, 3)
@@ -137,7 +139,7 @@ def niw_logpdf_scipy(prior, mean, cov):
 
 
 def test_niw_log_density_matches_scipy():
-    prior = mj.NormalInverseWishart(
+    prior = mj.priors.NormalInverseWishart(
         loc=[1.0, 0.0, -1.0], kappa=2.0, dof=6.0, psi=np.diag([1.0, 2.0, 3.0])
     )
     mean = np.array([0.5, 0.1, -0.7])
@@ -145,7 +147,7 @@ def test_niw_log_density_matches_scipy():
     np.testing.assert_allclose(prior(mean, cov), niw_logpdf_scipy(prior, mean, cov), rtol=1e-12)
     np.testing.assert_allclose(jax.jit(prior.__call__)(mean, cov), prior(mean, cov), rtol=1e-13)
     # d = 1: normal-inverse-gamma (IW(psi, dof) = InvGamma(dof / 2, psi / 2))
-    p1 = mj.NormalInverseWishart(loc=0.0, kappa=1.0, dof=3.0, psi=2.0)
+    p1 = mj.priors.NormalInverseWishart(loc=0.0, kappa=1.0, dof=3.0, psi=2.0)
     want = scipy.stats.norm(0.0, np.sqrt(1.5)).logpdf(0.5) + scipy.stats.invgamma(
         1.5, scale=1.0
     ).logpdf(1.5)
@@ -153,9 +155,11 @@ def test_niw_log_density_matches_scipy():
 
 
 def test_niw_map_is_the_conjugate_posterior_mode(data):
-    prior = mj.NormalInverseWishart(loc=[0.0, 0.0, 8.0], kappa=5.0, dof=7.0, psi=2.0 * np.eye(3))
+    prior = mj.priors.NormalInverseWishart(
+        loc=[0.0, 0.0, 8.0], kappa=5.0, dof=7.0, psi=2.0 * np.eye(3)
+    )
     w = np.random.default_rng(3).integers(0, 3, size=len(data)).astype(float)
-    res = mj.fit(data, prior=prior, weights=w)
+    res = mj.fit(data, mj.Gaussian(prior=prior), weights=w)
     assert_converged(res)
     n, m, s = moments(data, w)
     # oracle, written out: kappa_n = kappa + n, loc_n = (kappa loc + n xbar) / kappa_n,
@@ -175,16 +179,16 @@ def test_niw_map_is_the_conjugate_posterior_mode(data):
 
 def test_niw_map_univariate_and_with_fewer_samples_than_dimensions(data):
     x = data[:, 0]
-    prior = mj.NormalInverseWishart(loc=1.0, kappa=2.0, dof=3.0, psi=0.5)
-    res = mj.fit(x, prior=prior)
+    prior = mj.priors.NormalInverseWishart(loc=1.0, kappa=2.0, dof=3.0, psi=0.5)
+    res = mj.fit(x, mj.Gaussian(prior=prior))
     n, m, s = moments(x)
     mean, cov = prior.posterior_mode(n, m, s)
     np.testing.assert_allclose([res.mean, res.cov], [mean[0], cov[0, 0]], rtol=RTOL)
     # n = 2 < d = 3: no MLE, but the MAP exists
-    prior3 = mj.NormalInverseWishart(loc=np.zeros(3), kappa=1.0, dof=4.0, psi=np.eye(3))
+    prior3 = mj.priors.NormalInverseWishart(loc=np.zeros(3), kappa=1.0, dof=4.0, psi=np.eye(3))
     with pytest.raises(ValueError, match="n > d"):
         mj.fit(data[:2])
-    res = mj.fit(data[:2], prior=prior3)
+    res = mj.fit(data[:2], mj.Gaussian(prior=prior3))
     n, m, s = moments(data[:2])
     mean, cov = prior3.posterior_mode(n, m, s)
     np.testing.assert_allclose(res.mean, mean, rtol=RTOL)
@@ -192,7 +196,7 @@ def test_niw_map_univariate_and_with_fewer_samples_than_dimensions(data):
     # a constant column: no MLE, a MAP
     xc = data.copy()
     xc[:, 1] = 5.0
-    res = mj.fit(xc, prior=prior3)
+    res = mj.fit(xc, mj.Gaussian(prior=prior3))
     n, m, s = moments(xc)
     mean, cov = prior3.posterior_mode(n, m, s)
     np.testing.assert_allclose(res.mean, mean, rtol=RTOL)
@@ -202,7 +206,7 @@ def test_niw_map_univariate_and_with_fewer_samples_than_dimensions(data):
 def test_lkj_normalizer_and_density():
     # d = 2: r has density (1 - r^2)^(eta - 1) / c, i.e. (r + 1) / 2 ~ Beta(eta, eta)
     for eta in (0.7, 1.0, 3.0):
-        prior = mj.LKJHalfNormal(concentration=eta, scale=[1.0, 2.0])
+        prior = mj.priors.LKJHalfNormal(concentration=eta, scale=[1.0, 2.0])
         s = np.array([0.8, 1.7])
         r = 0.35
         cov = np.outer(s, s) * np.array([[1.0, r], [r, 1.0]])
@@ -215,35 +219,35 @@ def test_lkj_normalizer_and_density():
         np.testing.assert_allclose(jitted, want, rtol=1e-12)
     # d = 3, eta = 1: the volume of 3 x 3 correlation matrices is pi^2 / 2
     np.testing.assert_allclose(
-        mj._priors.lkj_log_normalizer(1.0, 3), np.log(np.pi**2 / 2), rtol=1e-14
+        mj.priors.lkj_log_normalizer(1.0, 3), np.log(np.pi**2 / 2), rtol=1e-14
     )
     # d = 4, eta = 1: 32 pi^2 / 27 (Lewandowski et al. 2009); d = 1: nothing to normalise
     np.testing.assert_allclose(
-        mj._priors.lkj_log_normalizer(1.0, 4), np.log(32 * np.pi**2 / 27), rtol=1e-14
+        mj.priors.lkj_log_normalizer(1.0, 4), np.log(32 * np.pi**2 / 27), rtol=1e-14
     )
-    np.testing.assert_allclose(mj._priors.lkj_log_normalizer(2.0, 1), 0.0)
+    np.testing.assert_allclose(mj.priors.lkj_log_normalizer(2.0, 1), 0.0)
     # d = 3, eta = 2.5: Monte Carlo over the cube of correlations (det R > 0 is the support)
     r = np.random.default_rng(0).uniform(-1, 1, size=(400_000, 3))
     det = 1 - np.sum(r**2, axis=1) + 2 * np.prod(r, axis=1)
     mc = 8 * np.mean(np.where(det > 0, np.abs(det) ** 1.5, 0.0))
-    np.testing.assert_allclose(mj._priors.lkj_log_normalizer(2.5, 3), np.log(mc), atol=0.01)
+    np.testing.assert_allclose(mj.priors.lkj_log_normalizer(2.5, 3), np.log(mc), atol=0.01)
 
 
 def test_lkj_half_normal_univariate_map_closed_form(data):
     x = data[:, 1]
     tau = 0.5
-    res = mj.fit(x, prior=mj.LKJHalfNormal(2.0, tau))
+    res = mj.fit(x, mj.Gaussian(prior=mj.priors.LKJHalfNormal(2.0, tau)))
     n, m, s = moments(x)
     var = tau**2 * (np.sqrt(n**2 + 4 * s / tau**2) - n) / 2
     np.testing.assert_allclose([res.mean, res.cov], [m, var], rtol=RTOL)
 
 
 def test_lkj_half_normal_map_matches_brute_force(data):
-    prior = mj.LKJHalfNormal(concentration=3.0, scale=[0.5, 1.0, 0.3])
-    res = mj.fit(data, prior=prior)
+    prior = mj.priors.LKJHalfNormal(concentration=3.0, scale=[0.5, 1.0, 0.3])
+    res = mj.fit(data, mj.Gaussian(prior=prior))
     assert_converged(res)
     n, m, s = moments(data)
-    log_c = float(mj._priors.lkj_log_normalizer(3.0, 3))
+    log_c = float(mj.priors.lkj_log_normalizer(3.0, 3))
 
     def neg_post(p):  # p = (mean, log-diagonal Cholesky), NLL from the moments, in numpy
         chol = np.zeros((3, 3))
@@ -272,36 +276,36 @@ def test_lkj_half_normal_map_matches_brute_force(data):
         <= opt.fun + 1e-8
     )
     # with eta = 1 and very wide scales the prior is flat: the MAP is the MLE (same compiled loop)
-    flat = mj.fit(data, prior=mj.LKJHalfNormal(1.0, [1e6, 1e6, 1e6]))
+    flat = mj.fit(data, mj.Gaussian(prior=mj.priors.LKJHalfNormal(1.0, [1e6, 1e6, 1e6])))
     np.testing.assert_allclose(flat.cov, s / n, rtol=1e-6)
 
 
 def test_user_prior_inverse_gamma_on_the_variance(data):
     x = data[:, 0]
     a, b = 3.0, 2.0
-    res = mj.fit(x, prior=lambda mean, var: -(a + 1) * jnp.log(var) - b / var)
+    res = mj.fit(x, mj.Gaussian(prior=lambda mean, var: -(a + 1) * jnp.log(var) - b / var))
     n, m, s = moments(x)
     np.testing.assert_allclose([res.mean, res.cov], [m, (s + 2 * b) / (n + 2 * a + 2)], rtol=RTOL)
-    assert res.options.prior is not None
+    assert res.model.prior is not None
 
 
-def test_default_fit_traces_no_model(data):
-    prep = mj._prepare.prepare(data)
-    assert prep.problem.model is None
+def test_default_fit_traces_no_prior_or_profile(data):
+    spec = prepared(data).problem.spec
+    assert not spec.has_prior and not spec.profile and not spec.fix_mean
     res = mj.fit(data)
-    assert res.options.is_default
-    # a FitResult still maps with jax.tree (the options are a leafless node)
-    doubled = jax.tree.map(lambda a: a * 2, res._replace(path=None))
-    assert doubled.options is res.options
+    assert res.model == mj.Gaussian()
+    # a FitResult maps with jax.tree: the model is a static field
+    doubled = jax.tree.map(lambda a: a * 2, res)
+    assert doubled.model is res.model
+    np.testing.assert_allclose(doubled.mean, 2 * res.mean)
 
 
 def test_objective_jits_and_equals_eager(data):
-    prior = mj.NormalInverseWishart(np.zeros(3), 1.0, 5.0, np.eye(3))
-    opts = _models.make_options("diag", None, None, prior, 0.0)
-    prep = mj._prepare.prepare(data, options=opts)
-    free = _models.FreeParams(jnp.asarray([0.1, -0.2, 0.3]), jnp.asarray([0.0, 0.1, -0.1]))
-    eager = _models.objective(free, prep.problem)
-    np.testing.assert_allclose(jax.jit(_models.objective)(free, prep.problem), eager, rtol=1e-13)
+    prior = mj.priors.NormalInverseWishart(np.zeros(3), 1.0, 5.0, np.eye(3))
+    prep = prepared(data, mj.Gaussian("diag", prior=prior))
+    free = _model.FreeParams(jnp.asarray([0.1, -0.2, 0.3]), jnp.asarray([0.0, 0.1, -0.1]))
+    eager = _model.objective(free, prep.problem)
+    np.testing.assert_allclose(jax.jit(_model.objective)(free, prep.problem), eager, rtol=1e-13)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -319,7 +323,7 @@ def test_objective_jits_and_equals_eager(data):
 )
 def test_bad_weights(data, weights, match):
     with pytest.raises(ValueError, match=match):
-        mj.fit(data, weights=weights(len(data)), covariance="diag")
+        mj.fit(data, mj.Gaussian(covariance="diag"), weights=weights(len(data)))
     with pytest.raises(ValueError, match=match):
         mj.fit(data, weights=weights(len(data)))
 
@@ -327,21 +331,27 @@ def test_bad_weights(data, weights, match):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: mj.NormalInverseWishart(np.zeros(2), 0.0, 3.0, np.eye(2)), "kappa must be"),
-        (lambda: mj.NormalInverseWishart(np.zeros(2), 1.0, 0.5, np.eye(2)), "dof must be"),
+        (lambda: mj.priors.NormalInverseWishart(np.zeros(2), 0.0, 3.0, np.eye(2)), "kappa must be"),
+        (lambda: mj.priors.NormalInverseWishart(np.zeros(2), 1.0, 0.5, np.eye(2)), "dof must be"),
         (
-            lambda: mj.NormalInverseWishart(np.zeros(2), 1.0, 3.0, -np.eye(2)),
+            lambda: mj.priors.NormalInverseWishart(np.zeros(2), 1.0, 3.0, -np.eye(2)),
             "psi must be positive",
         ),
         (
-            lambda: mj.NormalInverseWishart(np.zeros(2), 1.0, 3.0, [[1, 0.5], [0, 1]]),
+            lambda: mj.priors.NormalInverseWishart(np.zeros(2), 1.0, 3.0, [[1, 0.5], [0, 1]]),
             "psi must be symmetric",
         ),
-        (lambda: mj.NormalInverseWishart(np.zeros(2), 1.0, 3.0, np.eye(3)), "psi must have shape"),
-        (lambda: mj.NormalInverseWishart([np.nan, 0], 1.0, 3.0, np.eye(2)), "loc must be finite"),
-        (lambda: mj.LKJHalfNormal(0.0, 1.0), "concentration must be"),
-        (lambda: mj.LKJHalfNormal(1.0, [1.0, -1.0]), "scale must be finite and > 0"),
-        (lambda: mj.LKJHalfNormal(np.inf, 1.0), "concentration must be"),
+        (
+            lambda: mj.priors.NormalInverseWishart(np.zeros(2), 1.0, 3.0, np.eye(3)),
+            "psi must have shape",
+        ),
+        (
+            lambda: mj.priors.NormalInverseWishart([np.nan, 0], 1.0, 3.0, np.eye(2)),
+            "loc must be finite",
+        ),
+        (lambda: mj.priors.LKJHalfNormal(0.0, 1.0), "concentration must be"),
+        (lambda: mj.priors.LKJHalfNormal(1.0, [1.0, -1.0]), "scale must be finite and > 0"),
+        (lambda: mj.priors.LKJHalfNormal(np.inf, 1.0), "concentration must be"),
     ],
 )
 def test_bad_prior_hyperparameters(make, match):
@@ -351,26 +361,29 @@ def test_bad_prior_hyperparameters(make, match):
 
 def test_bad_model_options(data):
     with pytest.raises(ValueError, match="covariance must be one of"):
-        mj.fit(data, covariance="banana")
+        mj.fit(data, mj.Gaussian(covariance="banana"))
     with pytest.raises(ValueError, match="fix_cov must be symmetric"):
-        mj.fit(data, fix_cov=np.array([[1.0, 0.5, 0], [0, 1, 0], [0, 0, 1]]))
+        mj.fit(data, mj.Gaussian(fix_cov=np.array([[1.0, 0.5, 0], [0, 1, 0], [0, 0, 1]])))
     with pytest.raises(ValueError, match="fix_cov is not positive definite"):
-        mj.fit(data, fix_cov=np.diag([1.0, -1.0, 1.0]))
+        mj.fit(data, mj.Gaussian(fix_cov=np.diag([1.0, -1.0, 1.0])))
     with pytest.raises(ValueError, match=r"fix_cov must have shape \(3, 3\)"):
-        mj.fit(data, fix_cov=np.eye(2))
+        mj.fit(data, mj.Gaussian(fix_cov=np.eye(2)))
     with pytest.raises(ValueError, match="fix_cov .* must be > 0"):
-        mj.fit(data[:, 0], fix_cov=0.0)
+        mj.fit(data[:, 0], mj.Gaussian(fix_cov=0.0))
     with pytest.raises(ValueError, match="fix_mean must be finite"):
-        mj.fit(data, fix_mean=[0.0, np.nan, 0.0])
+        mj.fit(data, mj.Gaussian(fix_mean=[0.0, np.nan, 0.0]))
     with pytest.raises(ValueError, match=r"fix_mean must have shape \(3,\)"):
-        mj.fit(data, fix_mean=[0.0, 1.0])
+        mj.fit(data, mj.Gaussian(fix_mean=[0.0, 1.0]))
     with pytest.raises(TypeError, match="prior must be a callable"):
-        mj.fit(data, prior=3.0)
+        mj.fit(data, mj.Gaussian(prior=3.0))
     with pytest.raises(ValueError, match="the prior is for d = 2"):
-        mj.fit(data, prior=mj.NormalInverseWishart(np.zeros(2), 1.0, 3.0, np.eye(2)))
+        mj.fit(
+            data,
+            mj.Gaussian(prior=mj.priors.NormalInverseWishart(np.zeros(2), 1.0, 3.0, np.eye(2))),
+        )
     with pytest.raises(ValueError, match="must return a scalar"):
-        mj.fit(data[:, 0], prior=lambda m, v: jnp.stack([m, v]))
+        mj.fit(data[:, 0], mj.Gaussian(prior=lambda m, v: jnp.stack([m, v])))
     with pytest.raises(ValueError, match="not finite at the starting point"):
-        mj.fit(data[:, 0], prior=lambda m, v: jnp.log(m - 1e6))
+        mj.fit(data[:, 0], mj.Gaussian(prior=lambda m, v: jnp.log(m - 1e6)))
     with pytest.raises(ValueError, match="constant"):
-        mj.fit(np.column_stack([data[:, 0], np.ones(len(data))]), covariance="diag")
+        mj.fit(np.column_stack([data[:, 0], np.ones(len(data))]), mj.Gaussian(covariance="diag"))

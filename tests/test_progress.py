@@ -7,7 +7,10 @@ import optax
 import pytest
 
 import mle_jax as mj
-from mle_jax import _fit, _prepare, _progress
+from mle_jax import _progress, _solve
+from mle_jax._model import FreeParams
+
+from .helpers import prepared
 
 pytest.importorskip("tqdm")
 
@@ -74,9 +77,9 @@ def test_in_loop_callback_under_vmap():
     import jax.numpy as jnp
 
     x = np.random.default_rng(2).normal(size=(3, 50, 2))
-    preps = [_prepare.prepare(xi) for xi in x]
+    preps = [prepared(xi) for xi in x]
     problem = jax.tree.map(lambda *a: jnp.stack(a), *[p.problem for p in preps])
-    init = mj.MvnParams(jnp.zeros((3, 2)), jnp.zeros((3, 3)))
+    init = FreeParams(jnp.zeros((3, 2)), jnp.zeros((3, 3)))
     calls = []
 
     class Sink:
@@ -87,7 +90,7 @@ def test_in_loop_callback_under_vmap():
     try:
         solve = jax.jit(
             jax.vmap(
-                lambda p, i: _fit.solve(
+                lambda p, i: _solve.solve(
                     p, i, jnp.asarray(0.0), optimizer=optax.sgd(0.1), max_steps=20, progress=5
                 )
             )
@@ -103,12 +106,12 @@ def test_in_loop_callback_under_vmap():
 
 def test_off_path_compiles_no_callback():
     x = np.random.default_rng(3).normal(size=(30, 2))
-    prep = _prepare.prepare(x)
-    init = mj.MvnParams(np.zeros(2), np.zeros(3))
+    prep = prepared(x)
+    init = FreeParams(np.zeros(2), np.zeros(3))
     import jax.numpy as jnp
 
     args = (prep.problem, init, jnp.asarray(1e-9))
-    off = _fit._solve_jit.lower(*args, optimizer=optax.adam(0.1), max_steps=10).as_text()
-    on = _fit._solve_jit.lower(*args, optimizer=optax.adam(0.1), max_steps=10, progress=5)
+    off = _solve.solve_jit.lower(*args, optimizer=optax.adam(0.1), max_steps=10).as_text()
+    on = _solve.solve_jit.lower(*args, optimizer=optax.adam(0.1), max_steps=10, progress=5)
     assert "callback" not in off
     assert "callback" in on.as_text()

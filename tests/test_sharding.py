@@ -58,7 +58,7 @@ _EIGHT_DEVICES = textwrap.dedent(
     assert xs.shape == (1008, 3) and float(ws.sum()) == 1003.0
     assert len(xs.sharding.device_set) == 8 and _shard.row_axes(xs) == ("data",)
     assert "psum" in str(jax.make_jaxpr(_shard._sharded_stats_fn(mesh, ("data",), True))(xs, ws))
-    st, st1 = _shard.suff_stats_any(xs, ws), mj.suff_stats(x)
+    st, st1 = _shard.suff_stats_any(xs, ws), mj.stats.suff_stats(x)
     assert rel(st.mean, st1.mean) < 1e-14 and rel(st.scatter, st1.scatter) < 1e-12
     res = mj.fit(xs, weights=ws)
     check(res, ref, "padded 1003 rows")

@@ -63,7 +63,7 @@ def test_duplicated_and_dependent_columns():
     with pytest.raises(ValueError, match="linearly dependent.*singular"):
         mj.fit(y)
     # a ridge makes the same data fit on purpose
-    assert bool(mj.fit(y, ridge=1e-3).converged)
+    assert bool(mj.fit(y, mj.Gaussian(ridge=1e-3)).converged)
 
 
 def test_weight_errors():
@@ -79,12 +79,12 @@ def test_weight_errors():
 
 def test_option_errors():
     with pytest.raises(ValueError, match="ridge must be a finite number >= 0"):
-        mj.fit(GOOD, ridge=-1.0)
+        mj.fit(GOOD, mj.Gaussian(ridge=-1.0))
     with pytest.raises(ValueError, match="max_steps must be a positive integer"):
         mj.fit(GOOD, max_steps=0)
     with pytest.raises(ValueError, match="form must be 'stats' or 'raw'"):
         mj.fit(GOOD, form="fast")
-    with pytest.raises(ValueError, match=r"init has mean shape \(2,\), expected \(3,\)"):
+    with pytest.raises(ValueError, match=r"init must be a mean of shape \(3,\)"):
         mj.fit(GOOD, init=(np.zeros(2), np.eye(2)))
     with pytest.raises(TypeError, match="init must be"):
         mj.fit(GOOD, init="zero")
