@@ -93,7 +93,7 @@ def _segment_scatter(r, starts, ids, scatter) -> None:
     n, d = r.shape
     if len(starts) * 32 <= n:  # few long segments: one BLAS product per segment
         ends = np.append(starts[1:], n)
-        for k, a, b in zip(ids, starts, ends):
+        for k, a, b in zip(ids, starts, ends, strict=True):
             scatter[k] += r[a:b].T @ r[a:b]
         return
     step = max(1, _OUTER_ELEMENTS // (d * d))  # many short segments: outer products

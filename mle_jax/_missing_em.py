@@ -176,7 +176,7 @@ def monotone_mle(x) -> tuple[np.ndarray, np.ndarray]:
     first = x_p[:, :k0]
     mean = first.mean(0)
     cov = (first - mean).T @ (first - mean) / n
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         rows = lengths >= hi
         m = int(rows.sum())
         if m <= lo:

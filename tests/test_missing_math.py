@@ -53,17 +53,15 @@ def rows_reference(mean, cov, x, weights=None):
     """Slow per-row FIML NLL: scipy density of each row's observed entries."""
     total = 0.0
     w = np.ones(len(x)) if weights is None else weights
-    for row, wi in zip(x, w):
+    for row, wi in zip(x, w, strict=True):
         o = ~np.isnan(row)
         if o.any():
-            total -= wi * scipy.stats.multivariate_normal.logpdf(
-                row[o], mean[o], cov[np.ix_(o, o)]
-            )
+            total -= wi * scipy.stats.multivariate_normal.logpdf(row[o], mean[o], cov[np.ix_(o, o)])
     return total
 
 
 def assert_stats_close(a: PatternStats, b: PatternStats, rtol=1e-10, atol=1e-10):
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert_allclose(np.asarray(fa), np.asarray(fb), rtol=rtol, atol=atol)
 
 
@@ -101,7 +99,7 @@ def test_pattern_stats_per_pattern_reference():
     obs = ~np.isnan(x)
     assert dropped == np.sum(~obs.any(1)) >= 1
     assert np.sum(ps.count) == 200 - dropped
-    for mask, count, mean, scatter in zip(*ps):
+    for mask, count, mean, scatter in zip(*ps, strict=True):
         rows = np.all(obs == (mask > 0), axis=1)
         sub = x[rows][:, mask > 0]
         assert count == rows.sum()
@@ -197,7 +195,7 @@ def test_fiml_nll_jit_vmap_and_padding():
         k = p - len(s.count)
         return PatternStats(*(np.concatenate([f, np.zeros((k, *f.shape[1:]))]) for f in s))
 
-    batch = PatternStats(*(np.stack(f) for f in zip(*map(pad, pss))))
+    batch = PatternStats(*(np.stack(f) for f in zip(*map(pad, pss), strict=True)))
     mean = jnp.asarray(rng.normal(size=(2, 3)))
     chol = jnp.linalg.cholesky(jnp.asarray(np.stack([random_cov(rng, 3) for _ in range(2)])))
     got = jax.jit(jax.vmap(fiml_nll))(mean, chol, batch)
@@ -216,7 +214,7 @@ def test_grad_matches_finite_differences():
         e = jnp.zeros(3).at[j].set(eps)
         fd = (_nll(mean0 + e, chol0, ps) - _nll(mean0 - e, chol0, ps)) / (2 * eps)
         assert_allclose(float(gm[j]), float(fd), rtol=1e-6, atol=1e-6)
-    for j, k in zip(*np.tril_indices(3)):
+    for j, k in zip(*np.tril_indices(3), strict=True):
         e = jnp.zeros((3, 3)).at[j, k].set(eps)
         fd = (_nll(mean0, chol0 + e, ps) - _nll(mean0, chol0 - e, ps)) / (2 * eps)
         assert_allclose(float(gc[j, k]), float(fd), rtol=1e-6, atol=1e-6)
