@@ -123,7 +123,7 @@ def em(
         mean, cov, it, prev, _ = state
         new_mean, new_cov = em_step(mean, cov, ps)
         delta = _change(mean, cov, new_mean, new_cov)
-        rho = jnp.clip(delta / prev, 0.0, 1.0 - 1e-6)
+        rho = jnp.clip(delta / jnp.where(prev > 0, prev, 1.0), 0.0, 1.0 - 1e-6)
         err = jnp.where(jnp.isfinite(prev), delta * rho / (1.0 - rho) + delta, inf)
         err = jnp.where(jnp.isfinite(delta), err, -inf)  # non-finite: stop (not converged)
         return new_mean, new_cov, it + 1, delta, err

@@ -282,6 +282,15 @@ def test_em_complete_data_is_closed_form():
     assert_allclose(cov, np.cov(x.T, bias=True), rtol=1e-10)
 
 
+def test_em_at_its_fixed_point_converges():
+    # started at the exact answer: steps of size 0 must read as converged (no 0/0)
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 3.0], [1.0, 1.0]])
+    ps, _ = pattern_stats(x)
+    mean, cov = x.mean(0), np.cov(x.T, bias=True)
+    res = _em(ps, mean, cov)
+    assert bool(res.converged) and int(res.num_iter) <= 3
+
+
 def test_monotone_mle_rejects_non_monotone():
     x, _ = load("norm_mdata")
     with pytest.raises(ValueError, match="not monotone"):
