@@ -1,0 +1,370 @@
+"""Gaussian likelihood with missing values (NaN): statistics per missingness pattern and FIML.
+
+Full-information maximum likelihood uses every observed entry: a row whose observed
+coordinates are ``o`` contributes the marginal density ``N(x_o | mu_o, Sigma_oo)``. Rows that
+share a pattern share ``o``, so the likelihood needs only, per pattern ``p``, the count
+``n_p``, the mean ``xbar_p`` and the centred scatter ``S_p`` of the observed entries:
+
+.. math::
+
+    \\mathrm{NLL} = \\tfrac12 \\sum_p \\Big[n_p\\big(d_o \\log 2\\pi + \\log|\\Sigma_{oo}|\\big)
+      + \\operatorname{tr}\\!\\big(\\Sigma_{oo}^{-1}
+        [S_p + n_p(\\bar x_p - \\mu_o)(\\bar x_p - \\mu_o)^\\top]\\big)\\Big].
+
+Fixed shapes ("the masked trick"): with ``M = diag(mask_p)`` the ``d x d`` matrix
+``Sigma_p = M Sigma M + (I - M)`` equals ``Sigma_oo`` on the observed coordinates and the
+identity on the missing ones, with no coupling between the two. Its Cholesky factor is
+therefore ``chol(Sigma_oo)`` interleaved with identity rows and columns, so
+``log|Sigma_p| = log|Sigma_oo|`` and ``L_p^{-1} r`` for a residual ``r`` that is zero at the
+missing coordinates equals ``L_oo^{-1} r_o`` padded with zeros. Every pattern is thus the same
+``d x d`` computation: ``vmap`` over patterns, one batched Cholesky and one batched
+triangular solve, no per-pattern shapes or branches (jit, vmap and grad compose).
+
+Statistics are computed on the host (numpy, float64 sums) and are mergeable: the same
+pattern in two chunks is combined by Chan et al.'s parallel update.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import solve_triangular
+
+from ._nll import LOG2PI
+from ._types import HIGHEST
+
+__all__ = [
+    "PatternStats",
+    "pattern_stats",
+    "merge_pattern_stats",
+    "fiml_nll",
+    "masked_cov",
+    "check_identified",
+    "start",
+    "missing_fraction",
+]
+
+# elements (float64) per row chunk on the host: 1 MiB, as in _stats_np
+_CHUNK_ELEMENTS = 1 << 17
+# elements per block of row outer products (the many-small-patterns path): 16 MiB
+_OUTER_ELEMENTS = 1 << 21
+
+
+class PatternStats(NamedTuple):
+    """Sufficient statistics of data with missing values, one entry per missingness pattern.
+
+    Attributes:
+        mask: ``(P, d)`` float, 1 where the pattern observes the coordinate, 0 where missing.
+        count: ``(P,)`` number of rows with the pattern (sum of their weights).
+        mean: ``(P, d)`` mean of the observed entries of those rows; 0 at missing coordinates.
+        scatter: ``(P, d, d)`` centred scatter of the observed entries; rows and columns of
+            missing coordinates are 0.
+
+    Leading batch axes, if any, come before ``P``. A pattern with ``count == 0`` and an
+    all-zero mask contributes nothing anywhere (usable as padding).
+    """
+
+    mask: np.ndarray
+    count: np.ndarray
+    mean: np.ndarray
+    scatter: np.ndarray
+
+
+def _pattern_keys(observed: np.ndarray) -> np.ndarray:
+    """``(n, d)`` bool -> ``(n,)`` sortable keys, equal iff the rows are equal."""
+    packed = np.packbits(observed, axis=1)
+    nbytes = packed.shape[1]
+    if nbytes <= 8:  # one uint64 per row: np.unique sorts integers fast
+        padded = np.zeros((packed.shape[0], 8), np.uint8)
+        padded[:, :nbytes] = packed
+        return padded.view(">u8")[:, 0]
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, nbytes)))[:, 0]
+
+
+def _empty(d: int) -> PatternStats:
+    return PatternStats(np.zeros((0, d)), np.zeros(0), np.zeros((0, d)), np.zeros((0, d, d)))
+
+
+def _segment_scatter(r, starts, ids, scatter) -> None:
+    """Add ``sum r_i r_i^T`` over each contiguous segment of ``r`` to ``scatter[ids]``."""
+    n, d = r.shape
+    if len(starts) * 32 <= n:  # few long segments: one BLAS product per segment
+        ends = np.append(starts[1:], n)
+        for k, a, b in zip(ids, starts, ends, strict=True):
+            scatter[k] += r[a:b].T @ r[a:b]
+        return
+    step = max(1, _OUTER_ELEMENTS // (d * d))  # many short segments: outer products
+    seg = np.searchsorted(starts, np.arange(n), side="right") - 1
+    for a in range(0, n, step):
+        rr = r[a : a + step]
+        g = seg[a : a + step]
+        local = np.flatnonzero(np.diff(g)) + 1
+        local = np.insert(local, 0, 0)
+        outer = np.einsum("ni,nj->nij", rr, rr)
+        np.add.at(scatter, ids[g[local]], np.add.reduceat(outer, local, axis=0))
+
+
+def pattern_stats(x, weights=None) -> tuple[PatternStats, int]:
+    """Group the rows of ``x`` by missingness pattern and take centred statistics of each.
+
+    Rows are sorted by pattern (a key from ``np.packbits`` of the observed mask) and read in
+    chunks of about 1 MiB, so no temporary the size of ``x`` is made. Pass 1 sums each
+    pattern's observed entries (``np.add.reduceat`` over the sorted segments), pass 2 centres
+    them at the pattern mean and accumulates the scatter (one BLAS product per segment when
+    patterns are few, batched outer products when most rows have their own pattern) and the
+    rounding residual, which corrects mean and scatter (corrected two-pass, Chan-Golub-LeVeque).
+    All sums are float64.
+
+    Args:
+        x: ``(n, d)`` data (``(n,)``: one column); NaN marks a missing entry. Not mutated.
+        weights: optional ``(n,)`` non-negative frequency weights.
+
+    Returns:
+        ``(stats, dropped)``: :class:`PatternStats` (float64 numpy, patterns in a canonical
+        order; only patterns with positive total weight) and the number of rows dropped
+        because none of their entries is observed.
+
+    Raises:
+        ValueError: ``x`` not 1-D/2-D, contains inf, or bad ``weights``.
+    """
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"x must be (n, d) with NaN for missing values; got shape {x.shape}")
+    if x.dtype.kind not in "fiub":
+        raise ValueError(f"x must be numeric; got dtype {x.dtype}")
+    n, d = x.shape
+    w = None
+    if weights is not None:
+        w = np.asarray(weights, np.float64)
+        if w.shape != (n,):
+            raise ValueError(f"weights must have shape ({n},) to match x; got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite and non-negative")
+    rows = max(1, _CHUNK_ELEMENTS // max(d, 1))
+
+    keys = np.empty(n, dtype=_pattern_keys(np.ones((1, d), bool)).dtype)
+    any_obs = np.empty(n, bool)
+    for a in range(0, n, rows):
+        obs = ~np.isnan(x[a : a + rows])
+        keys[a : a + rows] = _pattern_keys(obs)
+        any_obs[a : a + rows] = obs.any(axis=1)
+    dropped = int(n - np.count_nonzero(any_obs))
+    keep = np.flatnonzero(any_obs) if dropped else None
+    if keep is not None:
+        keys = keys[keep]
+    if keys.size == 0:
+        return _empty(d), dropped
+    uniq, inv = np.unique(keys, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    if keep is not None:
+        order_rows = keep[order]
+    else:
+        order_rows = order
+    group = inv[order]
+    num = len(uniq)
+    first = np.searchsorted(group, np.arange(num))
+    mask = (~np.isnan(x[order_rows[first]])).astype(np.float64)
+    wsorted = None if w is None else w[order_rows]
+    count = (
+        np.bincount(group, minlength=num).astype(np.float64)
+        if w is None
+        else np.bincount(group, weights=wsorted, minlength=num)
+    )
+
+    def chunks():
+        for a in range(0, len(order_rows), rows):
+            xc = x[order_rows[a : a + rows]].astype(np.float64)
+            g = group[a : a + rows]
+            starts = np.insert(np.flatnonzero(np.diff(g)) + 1, 0, 0)
+            wc = None if w is None else wsorted[a : a + rows, None]
+            yield xc, g, starts, wc
+
+    sums = np.zeros((num, d))
+    for xc, g, starts, wc in chunks():
+        x0 = np.where(np.isnan(xc), 0.0, xc)
+        sums[g[starts]] += np.add.reduceat(x0 if wc is None else x0 * wc, starts, axis=0)
+    if not np.all(np.isfinite(sums)):
+        raise ValueError("x contains inf (or overflows float64); NaN is the only missing marker")
+    safe = np.where(count > 0, count, 1.0)
+    mean = sums / safe[:, None]
+
+    scatter = np.zeros((num, d, d))
+    resid = np.zeros((num, d))
+    for xc, g, starts, wc in chunks():
+        r = np.where(np.isnan(xc), 0.0, xc - mean[g])
+        rw = r if wc is None else r * np.sqrt(wc)
+        resid[g[starts]] += np.add.reduceat(r if wc is None else r * wc, starts, axis=0)
+        _segment_scatter(rw, starts, g[starts], scatter)
+    corr = resid / safe[:, None]
+    mean = (mean + corr) * mask
+    scatter -= count[:, None, None] * corr[:, :, None] * corr[:, None, :]
+    live = count > 0
+    return PatternStats(mask[live], count[live], mean[live], scatter[live]), dropped
+
+
+def merge_pattern_stats(a: PatternStats, b: PatternStats) -> PatternStats:
+    """Statistics of the union of two disjoint data sets (host numpy).
+
+    Patterns present in only one side are kept; a pattern in both is combined with the
+    parallel update (two-pass over the parts: the merged mean first, then the parts' mean
+    deviations from it), which is associative up to rounding. Patterns come out in the same
+    canonical order as :func:`pattern_stats` gives.
+    """
+    mask = np.concatenate([np.asarray(a.mask), np.asarray(b.mask)]) > 0
+    count = np.concatenate([np.asarray(a.count), np.asarray(b.count)]).astype(np.float64)
+    mean = np.concatenate([np.asarray(a.mean), np.asarray(b.mean)]).astype(np.float64)
+    scatter = np.concatenate([np.asarray(a.scatter), np.asarray(b.scatter)]).astype(np.float64)
+    d = mask.shape[1]
+    if mask.shape[0] == 0:
+        return _empty(d)
+    _, first, group = np.unique(_pattern_keys(mask), return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    num = len(first)
+    total = np.bincount(group, weights=count, minlength=num)
+    safe = np.where(total > 0, total, 1.0)
+    pivot = mean[first]  # centre at one member's mean so only differences are summed
+    merged = np.zeros((num, d))
+    np.add.at(merged, group, count[:, None] * (mean - pivot[group]))
+    merged = pivot + merged / safe[:, None]
+    dev = (mean - merged[group]) * mask
+    out = np.zeros((num, d, d))
+    np.add.at(out, group, scatter + count[:, None, None] * dev[:, :, None] * dev[:, None, :])
+    live = total > 0
+    m = mask[first].astype(np.float64)
+    return PatternStats(m[live], total[live], (merged * m)[live], out[live])
+
+
+def masked_cov(cov: jax.Array, mask: jax.Array) -> jax.Array:
+    """``(d, d)``, ``(d,)`` -> ``M cov M + (I - M)``: ``Sigma_oo`` padded with identity."""
+    m = mask.astype(cov.dtype)
+    return cov * m[:, None] * m[None, :] + jnp.diag(1 - m)
+
+
+def _pattern_nll(mean, cov, mask, count, xbar, scatter) -> jax.Array:
+    """Observed-data NLL of one pattern's rows (unbatched; see the module docstring)."""
+    d = mean.shape[-1]
+    m = mask.astype(cov.dtype)
+    chol = jnp.linalg.cholesky(masked_cov(cov, m))
+    linv = solve_triangular(chol, jnp.eye(d, dtype=cov.dtype), lower=True)
+    z = jnp.matmul(linv, m * (xbar - mean), precision=HIGHEST)
+    trace = jnp.sum(jnp.matmul(linv, scatter, precision=HIGHEST) * linv)
+    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+    return 0.5 * (count * (jnp.sum(m) * LOG2PI + logdet + jnp.sum(z * z)) + trace)
+
+
+def fiml_nll(mean: jax.Array, chol: jax.Array, ps: PatternStats) -> jax.Array:
+    """Total observed-data (FIML) negative log-likelihood from pattern statistics.
+
+    Pure and fixed-shape: differentiable, jit- and vmap-able (``vmap`` over ``mean``,
+    ``chol`` and ``ps`` adds batch axes). Equal to the sum over rows of
+    ``-log N(x_o | mean_o, Sigma_oo)``, 2*pi term included.
+
+    Args:
+        mean: ``(d,)``.
+        chol: ``(d, d)`` lower Cholesky factor of the covariance, positive diagonal.
+        ps: :class:`PatternStats` with ``P`` patterns.
+
+    Returns:
+        ``()`` total NLL.
+    """
+    cov = jnp.matmul(chol, chol.T, precision=HIGHEST)
+    per = jax.vmap(_pattern_nll, in_axes=(None, None, 0, 0, 0, 0))(
+        mean, cov, jnp.asarray(ps.mask), jnp.asarray(ps.count, cov.dtype),
+        jnp.asarray(ps.mean, cov.dtype), jnp.asarray(ps.scatter, cov.dtype),
+    )  # fmt: skip
+    return jnp.sum(per)
+
+
+def _label(j: int, columns) -> str:
+    return f"column {j}" if columns is None else f"column {j} ({columns[j]!r})"
+
+
+def check_identified(ps: PatternStats, columns=None) -> None:
+    """Raise if the covariance is not identified by the observed entries.
+
+    Every column must be observed in some row, and every pair of columns observed together
+    in some row: otherwise the likelihood does not depend on that variance or covariance.
+
+    Args:
+        ps: :class:`PatternStats`.
+        columns: optional ``d`` column names for the message.
+
+    Raises:
+        ValueError: naming the column never observed or the pair never observed together.
+    """
+    mask = np.asarray(ps.mask) > 0
+    d = mask.shape[-1]
+    live = mask[np.asarray(ps.count) > 0]
+    together = live.T.astype(np.int64) @ live.astype(np.int64)
+    fix = "drop one of them, or pass a ridge or a prior that identifies it"
+    for j in range(d):
+        if together[j, j] == 0:
+            raise ValueError(f"{_label(j, columns)} is never observed (all NaN); drop it")
+    for j in range(d):
+        for k in range(j + 1, d):
+            if together[j, k] == 0:
+                raise ValueError(
+                    f"{_label(j, columns)} and {_label(k, columns)} are never observed in the "
+                    f"same row, so their covariance is not identified; {fix}"
+                )
+
+
+def start(ps: PatternStats, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """A starting point from pairwise-available moments (host numpy).
+
+    The mean of each column is the mean of its observed entries; each covariance entry is
+    the covariance of the rows where both columns are observed (centred at those rows' own
+    means). Under MCAR each entry is consistent, every observed entry is used (listwise
+    deletion may leave no complete row), and it costs one pass over the pattern statistics,
+    so it is close to the MLE and cheap. The pairwise matrix need not be positive definite,
+    so it is projected: in correlation units, eigenvalues are clipped at ``floor`` times the
+    largest one.
+
+    Args:
+        ps: :class:`PatternStats` of identified data (see :func:`check_identified`).
+        floor: relative eigenvalue floor of the correlation matrix.
+
+    Returns:
+        ``(mean, cov)``: ``(d,)`` and a symmetric positive definite ``(d, d)``.
+    """
+    m = (np.asarray(ps.mask) > 0).astype(np.float64)
+    n = np.asarray(ps.count, np.float64)
+    xbar, s = np.asarray(ps.mean, np.float64), np.asarray(ps.scatter, np.float64)
+    nm = n[:, None] * m
+    mean = np.sum(nm * xbar, 0) / np.sum(nm, 0)
+    pair_n = np.einsum("pj,pk->jk", nm, m)
+    safe = np.where(pair_n > 0, pair_n, 1.0)
+    # a[j, k]: mean of column j over the rows that observe both j and k
+    a = np.einsum("pj,pk->jk", nm * xbar, m) / safe
+    dev = m[:, :, None] * (xbar[:, :, None] - a[None])  # (P, j, k): xbar_pj - a[j, k]
+    cross = np.einsum("p,pjk,pkj->jk", n, dev, dev)
+    cov = (np.sum(s, 0) + cross) / safe
+    cov = 0.5 * (cov + cov.T)
+    var = np.diagonal(cov)
+    std = np.sqrt(np.where(var > 0, var, 1.0))
+    vals, vecs = np.linalg.eigh(cov / std[:, None] / std[None, :])
+    vals = np.maximum(vals, floor * max(vals[-1], 1.0))
+    corr = (vecs * vals) @ vecs.T
+    return mean, 0.5 * (corr + corr.T) * std[:, None] * std[None, :]
+
+
+def missing_fraction(ps: PatternStats) -> tuple[np.ndarray, int]:
+    """Per-column share of missing entries and the number of patterns (for summaries).
+
+    Shares are over the rows kept by :func:`pattern_stats` (weighted by the counts); rows
+    with no observed entry were dropped there and are not counted.
+
+    Returns:
+        ``((d,) share missing in [0, 1], number of patterns with positive count)``.
+    """
+    m = np.asarray(ps.mask) > 0
+    n = np.asarray(ps.count, np.float64)
+    total = np.sum(n)
+    share = 1.0 - (n @ m) / (total if total > 0 else 1.0)
+    return share, int(np.count_nonzero(n > 0))
