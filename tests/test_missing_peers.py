@@ -77,5 +77,7 @@ def test_numpy_em_matches_the_r_references_on_the_real_data():
         r = mp.run_numpy_em(x, tol=1e-13, max_iter=100_000)
         best = ref["tools"][ref["best"]]
         want = mp.PeerResult("ref", np.array(best["mean"]), np.array(best["cov"]), None, None, "")
-        assert mp.scale_rel_error(r, want) < 1e-7, key
+        # 1e-6, not tighter: missvals (near-collinear Hald data) has a flat ridge on which the
+        # tools' -2LL agree to 1e-11 while their estimates differ by ~1e-7 scale-relative
+        assert mp.scale_rel_error(r, want) < 1e-6, key
         np.testing.assert_allclose(r.loglik, best["loglik"], rtol=1e-10, err_msg=key)

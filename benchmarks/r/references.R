@@ -104,7 +104,8 @@ for (key in names(sets)) {
                                          fit = r)
     }
   }
-  r <- fit_openmx(x, tol = 1e-14, optimizer = "SLSQP", start = st_default, tryhard = 10L)
+  invisible(capture.output(
+    r <- fit_openmx(x, tol = 1e-14, optimizer = "SLSQP", start = st_default, tryhard = 10L)))
   omx_runs[["SLSQP mxTryHard"]] <- list(optimizer = "SLSQP", start = "default + mxTryHard(extraTries=10)",
                                         m2ll = r$m2ll, status_code = r$code,
                                         max_abs_gradient = r$maxgrad, fit = r)
@@ -120,6 +121,22 @@ for (key in names(sets)) {
                                                  max_abs_gradient = o$max_abs_gradient))))
   tools[["OpenMx_default_start_SLSQP"]] <- entry(first$fit, x, list(status_code = first$status_code,
     max_abs_gradient = first$max_abs_gradient))
+
+  ## both tools again on data divided by the observed column SDs, answers transformed back
+  ## (the MLE is equivariant: mean * sc, cov * sc sc'); -2LL recomputed on the raw data
+  sc <- apply(x, 2, sd, na.rm = TRUE)
+  xs <- sweep(x, 2, sc, "/")
+  back <- function(r) list(mean = r$mean * sc, cov = r$cov * outer(sc, sc), m2ll = NA)
+  r <- fit_lavaan(xs, tol = 1e-14)
+  tools[["lavaan_scaled_reltol_1e-14"]] <- entry(back(r), x, list(status = r$status,
+    iterations = r$iters, max_abs_gradient_scaled = r$maxgrad,
+    options = "as lavaan_nlminb_reltol_1e-14, on x / colSD(x), back-transformed"))
+  for (opt in c("SLSQP", "CSOLNP")) {
+    r <- fit_openmx(xs, tol = 1e-14, optimizer = opt)
+    tools[[paste0("OpenMx_scaled_", opt)]] <- entry(back(r), x, list(status_code = r$code,
+      max_abs_gradient_scaled = r$maxgrad,
+      options = paste("OpenMx", opt, "default start, on x / colSD(x), back-transformed")))
+  }
 
   ## mvnmle::mlest (value = -2 log-likelihood WITHOUT the 2*pi constant)
   if (has_mvnmle) {
