@@ -149,12 +149,23 @@ def test_nll_surface_rejects_fit_without_path(x1):
         plotting.nll_surface(x1, {"no path": mj.fit(x1)})
 
 
-def test_loss_history(paths):
-    ax = plotting.loss_history(paths)
+def test_loss_history(paths, x1):
+    cf = mj.closed_form(x1)
+    ref = float(mj.nll(mj.MvnParams.from_mean_cov(cf.mean, cf.cov), x1))
+    ax = plotting.loss_history(paths, reference=ref)
     assert_labelled(ax)
     assert ax.get_yscale() == "log"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(lbl.startswith("L-BFGS:") and "converged" in lbl for lbl in labels)
+    assert "float64" in ax.get_title()
+    # the lines stop above the floor instead of running flat along it
+    floor = 1e-12 * abs(ref)
+    for ln in ax.get_lines():
+        y = ln.get_ydata()
+        if len(y) > 1:
+            assert np.all(np.asarray(y) > floor)
+    lbfgs = [ln for ln in ax.get_lines() if ln.get_label().startswith("L-BFGS")][0]
+    assert len(lbfgs.get_xdata()) <= int(paths["L-BFGS"].num_steps) + 1
     assert_real_png(ax.figure)
 
 
@@ -186,6 +197,8 @@ def test_qq_plot_points():
     x = rng.normal(size=(80, 2))
     ax = plotting.qq_plot(x)
     assert_labelled(ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "95% simultaneous band (Gaussian data)" in labels
     assert_real_png(ax.figure)
     from scipy import stats
 
@@ -210,3 +223,93 @@ def test_draws_on_given_axes(x1):
     assert plotting.likelihood_curve(x1, ax=axes[0]) is axes[0]
     assert plotting.qq_plot(x1, ax=axes[1]) is axes[1]
     assert len(fig.axes) == 2
+
+
+def test_likelihood_curve_derivative_panel(x1):
+    few = x1[:6]
+    ax = plotting.likelihood_curve(few, std=2.0, derivative=True, tangents=True, log=True)
+    fig = ax.figure
+    assert len(fig.axes) == 2
+    dax = [a for a in fig.axes if a is not ax][0]
+    mu, sc = line(dax, "d log L / dμ").get_data()
+    # the drawn derivative is autodiff's, and crosses zero at the sample mean
+    import jax
+
+    grad = jax.vmap(jax.grad(lambda m: mj.log_likelihood(few, m, 2.0)))(np.asarray(mu))
+    np.testing.assert_allclose(sc, np.asarray(grad), rtol=1e-9, atol=1e-9)
+    k = np.flatnonzero(np.diff(np.sign(sc)))[0]
+    assert mu[k] <= few.mean() <= mu[k + 1]
+    # the legend sits above the curve: its box does not overlap the curve's points or data
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    for lbl in ("log-likelihood", "data"):
+        pts = ax.transData.transform(np.column_stack(line(ax, lbl).get_data()))
+        inside = (
+            (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
+        )
+        assert not inside.any(), lbl
+    assert ax.get_ylabel() and ax.get_title() and ax.get_legend()  # x label: the lower panel's
+    assert dax.get_xlabel() and dax.get_ylabel() and dax.get_legend()
+    assert_real_png(fig)
+    with pytest.raises(ValueError, match="two Axes"):
+        plotting.likelihood_curve(few, std=2.0, derivative=True, ax=plt.gca())
+
+
+def test_score_plot(x1):
+    fig = plotting.score_plot(x1[:6], std=2.0)
+    assert fig.get_suptitle() and len(fig.axes) == 2
+    assert_real_png(fig)
+
+
+def _check_gif(path, size, min_frames=2):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.format == "GIF"
+        assert im.n_frames >= min_frames
+        assert im.size == size
+        im.seek(im.n_frames - 1)
+        rgb = np.asarray(im.convert("RGB"), dtype=float) / 255
+    assert 0.03 < np.mean(np.any(rgb < 0.95, axis=-1)) < 0.97
+
+
+def test_animate_descent_univariate(x1, paths, tmp_path):
+    out = plotting.animate_descent(
+        x1, paths, out=str(tmp_path / "d.gif"), max_frames=4, hold=1, figsize=(5, 4), dpi=60
+    )
+    assert out == str(tmp_path / "d.gif")
+    _check_gif(out, (300, 240), min_frames=4)
+
+
+def test_animate_descent_bivariate_ellipse(tmp_path):
+    x = np.random.default_rng(4).multivariate_normal([1, 2], [[2, 1.2], [1.2, 1.5]], size=100)
+    f = mj.fit(x, init=(np.zeros(2), np.eye(2)), trace=True)
+    out = plotting.animate_descent(
+        x, {"L-BFGS": f}, out=str(tmp_path / "e.gif"), ellipse=True, max_frames=3, hold=0,
+        figsize=(8, 3.5), dpi=50,
+    )
+    _check_gif(out, (400, 175), min_frames=3)
+    with pytest.raises(ValueError, match="trace=True"):
+        plotting.animate_descent(x, {"no path": mj.fit(x)}, out=str(tmp_path / "f.gif"))
+
+
+def test_story_figures(tmp_path, monkeypatch):
+    from matplotlib.image import imread
+
+    # fewer, smaller frames: the GIF is checked for validity, not looks
+    real = plotting.animate_descent
+    monkeypatch.setattr(
+        plotting, "animate_descent", lambda *a, **k: real(*a, **{**k, "max_frames": 3, "hold": 0})
+    )
+    paths = plotting.story_figures(str(tmp_path), seed=1, n=200)
+    assert len(paths) == 9 and all(p.startswith(str(tmp_path)) for p in paths)
+    for p in paths:
+        if p.endswith(".gif"):
+            from PIL import Image
+
+            with Image.open(p) as im:
+                assert im.n_frames >= 3
+        else:
+            img = imread(p)
+            assert min(img.shape[:2]) >= 300
+            assert 0.03 < np.mean(np.any(img[..., :3] < 0.95, axis=-1)) < 0.97
