@@ -73,7 +73,7 @@ class Table(NamedTuple):
                 raise ValueError("no columns asked for")
         for c in wanted:
             if c in self.labels:
-                example = next((v for v in self.labels[c] if v.strip() not in MISSING_MARKERS), "")
+                example = next((str(v) for v in self.labels[c] if v not in MISSING_MARKERS), "")
                 raise ValueError(
                     f"column {c!r} is not numeric (it holds values like {example!r}); "
                     "a column with no number in it is read as labels"
@@ -223,10 +223,10 @@ def read_csv(path, columns=None):
         OSError: the file cannot be read.
 
     Examples:
-        >>> import os, tempfile
+        >>> import pathlib, tempfile
         >>> from mle_jax.data import read_csv
-        >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
-        >>> _ = open(path, "w").write("a,a,kind\\n1,2,x\\nNA,4,y\\n")
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("a,a,kind\\n1,2,x\\nNA,4,y\\n")
         >>> x, names = read_csv(path)
         >>> names, x.tolist()
         (['a', 'a.1'], [[1.0, 2.0], [nan, 4.0]])
