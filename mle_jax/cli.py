@@ -79,7 +79,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``mle-jax: error: ...`` on stderr, exit code 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"mle-jax: error: {message} (see {self.prog} --help)\n")
 
 
 class _BadInput(Exception):
