@@ -18,6 +18,8 @@ import sys
 
 
 def _demo(args) -> int:
+    import os
+
     import numpy as np
     import optax
 
@@ -27,6 +29,8 @@ def _demo(args) -> int:
         raise _BadInput(f"--n must be at least 10, got {args.n}")
     if getattr(args, "out", None):
         _require("matplotlib", "plot", "demo --out")
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise _BadInput(f"--out {args.out}: exists and is not a directory")
     _enable_cache(args)
     rng = np.random.default_rng(args.seed)
     true_mean = np.array([28.0, -3.0, 1000.0])
@@ -279,8 +283,8 @@ def _optimizer(name: str, lr):
             raise _BadInput("--lr applies to adam and sgd; L-BFGS chooses its steps by line search")
         return mj.default_optimizer(), "L-BFGS"
     lr = _DEFAULT_LR[name] if lr is None else lr
-    if not lr > 0:
-        raise _BadInput(f"--lr must be positive, got {lr}")
+    if not 0 < lr < float("inf"):
+        raise _BadInput(f"--lr must be a positive finite number, got {lr}")
     label = {"adam": "Adam", "sgd": "SGD"}[name]
     return (optax.adam(lr) if name == "adam" else optax.sgd(lr)), f"{label} (lr {lr:g})"
 
@@ -313,8 +317,8 @@ def _fit_command(args) -> int:
         max_steps = _DEFAULT_STEPS[args.optimizer] if args.max_steps is None else args.max_steps
         if max_steps < 1:
             raise _BadInput(f"--max-steps must be at least 1, got {max_steps}")
-        if args.tol is not None and not args.tol > 0:
-            raise _BadInput(f"--tol must be positive, got {args.tol}")
+        if args.tol is not None and not 0 < args.tol < float("inf"):
+            raise _BadInput(f"--tol must be a positive finite number, got {args.tol}")
         dtype = np.float32 if args.float32 else np.float64
         if args.float32 and np.nanmax(np.abs(x), initial=0.0) > np.finfo(np.float32).max:
             raise _BadInput(

@@ -157,7 +157,12 @@ BAD = {
     "bad optimizer": (["{d}/t.csv", "--optimizer", "newton"], "invalid choice: 'newton'"),
     "bad missing": (["{d}/t.csv", "--missing", "mean"], "invalid choice: 'mean'"),
     "max steps": (["{d}/t.csv", "--columns", "a", "--max-steps", "0"], "--max-steps must be"),
-    "tol": (["{d}/t.csv", "--columns", "a", "--tol", "-1"], "--tol must be positive"),
+    "tol": (["{d}/t.csv", "--columns", "a", "--tol", "-1"], "--tol must be a positive finite"),
+    "tol nan": (["{d}/t.csv", "--columns", "a", "--tol", "nan"], "--tol must be a positive"),
+    "lr inf": (
+        ["{d}/t.csv", "--columns", "a", "--optimizer", "adam", "--lr", "inf"],
+        "--lr must be a positive",
+    ),
     "file type": (["{d}/x.parquet"], "unsupported file type '.parquet'"),
     "empty": (["{d}/empty.csv"], "empty.csv is empty"),
     "blank lines": (["{d}/blank.csv"], "blank.csv is empty"),
@@ -240,9 +245,12 @@ def test_missing_optional_package(capsys, tmp_path, monkeypatch, argv, module, m
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "figs").exists()
 
 
-def test_demo_bad_n(capsys):
+def test_demo_bad_input(capsys, tmp_path):
     code, out, err = run(capsys, "demo", "--n", "3")
     assert_one_line_error(code, out, err, "--n must be at least 10, got 3")
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, "demo", "--out", str(tmp_path / "file"))
+    assert_one_line_error(code, out, err, "file: exists and is not a directory")
 
 
 def test_unexpected_error_is_one_line(capsys, monkeypatch):
