@@ -215,7 +215,7 @@ def _load_table(path: str, columns):
         if ext == ".npy":
             x, names = _load_npy(path, wanted)
             return x, names, []
-        table = read_table(path)
+        table = read_table(path, delimiter="\t" if ext == ".tsv" else ",")
         x, names = table.select(wanted)
     except OSError as e:
         raise _BadInput(f"{path}: cannot read ({e.strerror or e})") from None

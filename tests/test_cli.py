@@ -88,6 +88,15 @@ def test_fit_progress_bar(capsys):
     assert f"{res['num_steps']}/{res['num_steps']}" in err and "fit (converged)" in err
 
 
+def test_fit_tsv(capsys, tmp_path):
+    p = tmp_path / "t.tsv"
+    p.write_text("u\tv\n1\t2\n2\t1\n3\t5\n4\t3\n")
+    code, out, err = run(capsys, "fit", str(p), "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["columns"] == ["u", "v"] and res["mean"] == pytest.approx([2.5, 2.75])
+
+
 def test_fit_npy_univariate(capsys, tmp_path):
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(40, 3))
     p = tmp_path / "x.npy"

@@ -156,3 +156,8 @@ def test_empty_header_only_not_utf8(tmp_path):
         read_csv(p)
     p.write_bytes("\ufeffa,b\n1,2\n".encode())  # a BOM is fine
     assert read_csv(p).columns == ["a", "b"]
+
+
+def test_tab_separated(tmp_path):
+    x, names = read_csv(_csv(tmp_path, "a\tb c\n1\t2\nNA\t4\n", "t.tsv"), delimiter="\t")
+    assert names == ["a", "b c"] and np.isnan(x[1, 0]) and x[1, 1] == 4

@@ -133,7 +133,7 @@ def _unique(header: list) -> tuple[list, list]:
     return out, renamed
 
 
-def parse_table(text: str, source: str = "<text>") -> Table:
+def parse_table(text: str, source: str = "<text>", *, delimiter: str = ",") -> Table:
     """Parse CSV text with a header line into a :class:`Table` (rules in the module doc).
 
     Raises:
@@ -142,7 +142,7 @@ def parse_table(text: str, source: str = "<text>") -> Table:
     if "\x00" in text:
         raise ValueError(f"{source} holds NUL bytes: a binary file, not a text CSV file")
     old_limit = csv.field_size_limit(_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text), strict=True)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
     rows, lines = [], []
     try:
         for r in reader:
@@ -180,7 +180,7 @@ def parse_table(text: str, source: str = "<text>") -> Table:
     return Table(names, numeric, labels, bad, renamed, source)
 
 
-def read_table(path) -> Table:
+def read_table(path, *, delimiter: str = ",") -> Table:
     """Read a UTF-8 CSV file (a BOM is allowed) into a :class:`Table`.
 
     Raises:
@@ -198,10 +198,10 @@ def read_table(path) -> Table:
             f"{source} is not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); "
             "save it as UTF-8, or it is not a CSV file"
         ) from None
-    return parse_table(text, source)
+    return parse_table(text, source, delimiter=delimiter)
 
 
-def read_csv(path, columns=None):
+def read_csv(path, columns=None, *, delimiter: str = ","):
     """Read the numeric columns of a CSV file with a header line.
 
     Missing cells (empty, ``NA``, ``NaN``, ``nan``) become NaN. Columns holding no number at
@@ -211,6 +211,7 @@ def read_csv(path, columns=None):
     Args:
         path: a file path (UTF-8 text).
         columns: names of the columns to return, in this order; default every numeric column.
+        delimiter: the field separator (``"\\t"`` for tab-separated files).
 
     Returns:
         :class:`~mle_jax.data.Dataset` ``(data, columns)``: an ``(n, k)`` float64 array with NaN
@@ -233,5 +234,7 @@ def read_csv(path, columns=None):
     """
     from . import Dataset
 
-    data, names = read_table(path).select(None if columns is None else list(columns))
+    data, names = read_table(path, delimiter=delimiter).select(
+        None if columns is None else list(columns)
+    )
     return Dataset(data, names)
