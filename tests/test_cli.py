@@ -1,8 +1,10 @@
 """Command line: `mle-jax fit` equals the closed form on the shipped data; bad input gets one
-line on stderr and exit code 2; `mle-jax demo --out` writes its figures. Also the data loader.
+line on stderr and exit code 2; `mle-jax demo --out` writes its figures; the compilation cache
+is on by default, off with --no-cache / MLE_JAX_NO_CACHE=1; --missing is passed on to fit.
 
 `main()` is called in-process (fast); one test runs `python -m mle_jax` as a subprocess to
-check the real entry point and that no traceback escapes.
+check the real entry point and that no traceback escapes. No test writes to the user's cache:
+MLE_JAX_NO_CACHE=1 is set for every test here, and the cache tests use a temporary folder.
 """
 
 import json
@@ -17,45 +19,15 @@ from mle_jax.cli import main
 from tests.helpers import DATA
 
 
+@pytest.fixture(autouse=True)
+def _no_user_cache(monkeypatch):
+    monkeypatch.setenv("MLE_JAX_NO_CACHE", "1")
+
+
 def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-# ----------------------------------------------------------------- data loader
-
-
-def test_load_dataset():
-    x, cols = mj.load_dataset("iris")
-    assert x.shape == (150, 4) and x.dtype == np.float64
-    assert cols == ["Sepal.Length", "Sepal.Width", "Petal.Length", "Petal.Width"]
-    np.testing.assert_allclose(x.mean(0), [5.843333, 3.057333, 3.758, 1.199333], atol=1e-6)
-    setosa = mj.load_dataset("iris", subset="setosa").data
-    assert setosa.shape == (50, 4)
-    np.testing.assert_allclose(setosa[0], [5.1, 3.5, 1.4, 0.2])
-    f = mj.load_dataset("faithful")
-    assert f.data.shape == (272, 2) and f.columns == ["eruptions", "waiting"]
-    with pytest.raises(ValueError, match="unknown data set"):
-        mj.load_dataset("mtcars")
-    with pytest.raises(ValueError, match="choose one of"):
-        mj.load_dataset("iris", subset="rose")
-    with pytest.raises(ValueError, match="no label column"):
-        mj.load_dataset("faithful", subset="x")
-
-
-def test_read_csv_missing_and_text(tmp_path):
-    from mle_jax.data import read_csv
-
-    p = tmp_path / "t.csv"
-    p.write_text("a,b,name\n1,NA,x\n2,,y\n3,4.5,z\n")
-    x, names, text = read_csv(p)
-    assert names == ["a", "b"] and list(text) == ["name"]
-    np.testing.assert_array_equal(x[:, 0], [1, 2, 3])
-    assert np.isnan(x[:2, 1]).all() and x[2, 1] == 4.5
-    p.write_text("a,b\n1,2\n3\n")
-    with pytest.raises(ValueError, match="line 3 has 1 fields"):
-        read_csv(p)
 
 
 # ----------------------------------------------------------------- fit
@@ -116,6 +88,15 @@ def test_fit_progress_bar(capsys):
     assert f"{res['num_steps']}/{res['num_steps']}" in err and "fit (converged)" in err
 
 
+def test_fit_tsv(capsys, tmp_path):
+    p = tmp_path / "t.tsv"
+    p.write_text("u\tv\n1\t2\n2\t1\n3\t5\n4\t3\n")
+    code, out, err = run(capsys, "fit", str(p), "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["columns"] == ["u", "v"] and res["mean"] == pytest.approx([2.5, 2.75])
+
+
 def test_fit_npy_univariate(capsys, tmp_path):
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(40, 3))
     p = tmp_path / "x.npy"
@@ -128,64 +109,293 @@ def test_fit_npy_univariate(capsys, tmp_path):
     np.testing.assert_allclose(res["std"], [x[:, 2].std()], rtol=1e-8)
 
 
-BAD = [
-    (["fit", "missing.csv"], "no such file"),
-    (["fit", "{d}/t.csv", "--columns", "zz"], "unknown column 'zz'"),
-    (["fit", "{d}/t.csv", "--columns", "name"], "column 'name' is not numeric"),
-    (["fit", "{d}/t.csv"], "missing or non-finite values"),
-    (["fit", "{d}/t.csv", "--columns", "a,c"], "perfectly correlated"),
-    (["fit", "{d}/short.csv"], "a full covariance needs n > d"),
-    (["fit", "{d}/t.csv", "--columns", "a", "--lr", "0.1"], "--lr applies to adam and sgd"),
-    (["fit", "{d}/t.csv", "--optimizer", "newton"], "invalid choice: 'newton'"),
-    (["fit", "{d}/x.parquet"], "unsupported file type"),
-    (["fit", "{d}/empty.csv"], "is empty"),
-    (["fit", "{d}/t.csv", "--columns", "a", "--max-steps", "0"], "--max-steps must be"),
-]
+def test_fit_duplicate_names_and_label_column(capsys, tmp_path):
+    """Repeated header names stay distinct columns (a, a.1), not "perfectly correlated"."""
+    p = tmp_path / "dup.csv"
+    p.write_text("a,a,kind\n1,2,x\n2,3,y\n3,1,x\n4,5,y\n5,3,x\n")
+    code, out, err = run(capsys, "fit", str(p), "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["columns"] == ["a", "a.1"]
+    np.testing.assert_allclose(res["mean"], [3.0, 2.8], rtol=1e-10)
+    assert "renamed repeated or empty column name(s): 'a' -> 'a.1'" in err
+    assert "skipping non-numeric column(s): kind" in err
 
 
-@pytest.fixture
-def bad_files(tmp_path):
-    (tmp_path / "t.csv").write_text("a,b,c,name\n1,2,2,x\n2,NA,4,y\n3,1,6,z\n4,5,8,w\n")
-    (tmp_path / "short.csv").write_text("a,b\n1,2\n3,5\n")
-    (tmp_path / "x.parquet").write_text("PAR1")
-    (tmp_path / "empty.csv").write_text("")
-    return tmp_path
+def _write_bad_files(d):
+    (d / "t.csv").write_text("a,b,c,name\n1,2,2,x\n2,NA,4,y\n3,1,6,z\n4,5,8,w\n")
+    (d / "short.csv").write_text("a,b\n1,2\n3,5\n")
+    (d / "x.parquet").write_text("PAR1")
+    (d / "empty.csv").write_text("")
+    (d / "blank.csv").write_text("\n \n\n")
+    (d / "header.csv").write_text("a,b\n")
+    (d / "ragged.csv").write_text("a,b\n1,2\n3\n")
+    (d / "quote.csv").write_text('a,b\n1,"2\n3,4\n5,6\n')
+    for name, cell in [("na_slash", "n/a"), ("question", "?"), ("abc", "abc")]:
+        rows = "".join(f"{i},{i * i % 7}\n" for i in range(1, 20))
+        rows = rows.replace("17,2\n", f"17,{cell}\n")
+        (d / f"{name}.csv").write_text("Wind,Ozone\n" + rows)
+    (d / "long.csv").write_text("a,b\n1,2\n3," + "4" * 140_000 + "\n5,6\n7,1\n")
+    (d / "inf.csv").write_text("a,b\n1,2\n3,inf\n5,6\n7,1\n")
+    (d / "huge.csv").write_text("a,b\n1e308,2\n-1e308,3\n1e308,5\n-1e307,1\n")
+    (d / "big32.csv").write_text("a\n1e300\n2\n3\n")
+    (d / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    (d / "nul.csv").write_bytes(b"a,b\n1,\x002\n3,4\n")
+    (d / "latin1.csv").write_bytes("Temp\u00e9,b\n1,2\n3,4\n5,7\n".encode("latin-1"))
+    (d / "folder.csv").mkdir()
+    np.savez(d / "arrays.npz", x=np.ones((5, 2)))
+    (d / "arrays.npz").rename(d / "arrays.npy")
+    (d / "text.npy").write_text("a,b\n1,2\n")
+    np.save(d / "x.npy", np.ones((5, 2)))
 
 
-@pytest.mark.parametrize(("argv", "message"), BAD)
-def test_bad_input_one_line_exit_2(capsys, bad_files, argv, message):
-    argv = [a.format(d=bad_files) for a in argv]
-    with pytest.raises(SystemExit) if "--optimizer" in argv else _nothing() as exc:
-        code, out, err = run(capsys, *argv)
-    if exc is not None:
-        code = exc.value.code
-        out, err = capsys.readouterr()
-    assert code == 2
+STRAY = "row 17 (line 18), column 'Ozone': {!r} is not a number; use NA or an empty cell"
+
+BAD = {
+    "no file": (["missing.csv"], "missing.csv: no such file"),
+    "directory": (["{d}/folder.csv"], "is a directory"),
+    "unknown column": (["{d}/t.csv", "--columns", "zz"], "unknown column 'zz'; "),
+    "label column": (["{d}/t.csv", "--columns", "name"], "column 'name' is not numeric"),
+    "column twice": (["{d}/t.csv", "--columns", "a,a"], "--columns names 'a' more than once"),
+    "columns empty": (["{d}/t.csv", "--columns", " , "], "--columns is empty"),
+    "missing values": (["{d}/t.csv"], "use --missing fiml"),
+    "missing, drop biased": (["{d}/t.csv", "--missing", "raise"], "--missing drop (complete"),
+    "correlated": (["{d}/t.csv", "--columns", "a,c"], "perfectly correlated"),
+    "n <= d": (["{d}/short.csv"], "a full covariance needs n > d"),
+    "lr with lbfgs": (["{d}/t.csv", "--columns", "a", "--lr", "0.1"], "--lr applies to adam"),
+    "bad optimizer": (["{d}/t.csv", "--optimizer", "newton"], "invalid choice: 'newton'"),
+    "bad missing": (["{d}/t.csv", "--missing", "mean"], "invalid choice: 'mean'"),
+    "max steps": (["{d}/t.csv", "--columns", "a", "--max-steps", "0"], "--max-steps must be"),
+    "tol": (["{d}/t.csv", "--columns", "a", "--tol", "-1"], "--tol must be a positive finite"),
+    "tol nan": (["{d}/t.csv", "--columns", "a", "--tol", "nan"], "--tol must be a positive"),
+    "lr inf": (
+        ["{d}/t.csv", "--columns", "a", "--optimizer", "adam", "--lr", "inf"],
+        "--lr must be a positive",
+    ),
+    "file type": (["{d}/x.parquet"], "unsupported file type '.parquet'"),
+    "empty": (["{d}/empty.csv"], "empty.csv is empty"),
+    "blank lines": (["{d}/blank.csv"], "blank.csv is empty"),
+    "header only": (["{d}/header.csv"], "has a header but no data rows"),
+    "ragged": (["{d}/ragged.csv"], "line 3 has 1 fields, the header has 2"),
+    "unclosed quote": (["{d}/quote.csv"], "malformed CSV (unexpected end of data; an unclosed"),
+    "stray n/a": (["{d}/na_slash.csv"], STRAY.format("n/a")),
+    "stray ?": (["{d}/question.csv"], STRAY.format("?")),
+    "stray abc": (["{d}/abc.csv"], STRAY.format("abc")),
+    "field over 131072": (["{d}/long.csv"], "row 2, column 'b': the value is infinite or too"),
+    "inf cell": (["{d}/inf.csv"], "row 2, column 'b': the value is infinite"),
+    "huge values": (["{d}/huge.csv"], "overflow in float64"),
+    "float32 overflow": (["{d}/big32.csv", "--float32"], "do not fit in float32"),
+    "binary": (["{d}/binary.csv"], "binary.csv is not UTF-8 text (byte 0x80 on line 2)"),
+    "NUL bytes": (["{d}/nul.csv"], "holds NUL bytes"),
+    "not UTF-8": (["{d}/latin1.csv"], "is not UTF-8 text (byte 0xe9 on line 1); save it as"),
+    ".npz as .npy": (["{d}/arrays.npy"], "is a .npz archive, not a .npy array"),
+    "text as .npy": (["{d}/text.npy"], "not a .npy file (no NumPy header)"),
+    ".npy column": (["{d}/x.npy", "--columns", "2"], "a .npy file has columns 0 to 1"),
+}
+
+
+@pytest.mark.parametrize(("argv", "message"), list(BAD.values()), ids=list(BAD))
+def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, message):
+    _write_bad_files(tmp_path)
+    argv = ["fit"] + [a.format(d=tmp_path) for a in argv]
+    code, out, err = run_exit(capsys, *argv)
+    assert_one_line_error(code, out, err, message)
+
+
+def run_exit(capsys, *argv):
+    """``main(argv)``, also when argparse exits (``SystemExit``) on a bad option."""
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, out, err, message):
+    assert code == 2, err
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("mle-jax")
-    assert message in lines[0]
+    assert lines[0].startswith("mle-jax: error: ")
+    assert message in lines[0], lines[0]
 
 
-class _nothing:
-    def __enter__(self):
-        return None
+def test_unreadable_file(capsys, tmp_path, monkeypatch):
+    """A file that cannot be opened (permissions; root reads anything, so open is patched)."""
+    from mle_jax.data import _csv
 
-    def __exit__(self, *exc):
-        return False
+    p = tmp_path / "locked.csv"
+    p.write_text("a\n1\n2\n")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_csv, "open", refuse, raising=False)
+    code, out, err = run(capsys, "fit", str(p))
+    assert_one_line_error(code, out, err, "locked.csv: cannot read (Permission denied)")
+
+
+EXTRAS = {
+    "plot": (["fit", "{f}", "--plot", "{d}/x.png"], "matplotlib", "--plot needs matplotlib"),
+    "progress": (["fit", "{f}", "--progress"], "tqdm", "--progress needs tqdm"),
+    "demo --out": (["demo", "--out", "{d}/figs"], "matplotlib", "demo --out needs matplotlib"),
+}
+
+
+@pytest.mark.parametrize(("argv", "module", "message"), list(EXTRAS.values()), ids=list(EXTRAS))
+def test_missing_optional_package(capsys, tmp_path, monkeypatch, argv, module, message):
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    argv = [a.format(f=DATA / "faithful.csv", d=tmp_path) for a in argv]
+    code, out, err = run(capsys, *argv)
+    extra = "plot" if module == "matplotlib" else "progress"
+    assert_one_line_error(code, out, err, f"{message}, which is not installed")
+    assert f"pip install 'mle_jax[{extra}]'" in err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "figs").exists()
+
+
+def test_demo_bad_input(capsys, tmp_path):
+    code, out, err = run(capsys, "demo", "--n", "3")
+    assert_one_line_error(code, out, err, "--n must be at least 10, got 3")
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, "demo", "--out", str(tmp_path / "file"))
+    assert_one_line_error(code, out, err, "file: exists and is not a directory")
+
+
+def test_unexpected_error_is_one_line(capsys, monkeypatch):
+    """A bug (not bad input) is one line and exit code 1, with a way to see the traceback."""
+    import mle_jax as mj_mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(mj_mod, "closed_form", broken)
+    code, out, err = run(capsys, "fit", str(DATA / "faithful.csv"))
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [
+        "mle-jax: internal error: RuntimeError: boom second line (this is a bug: please "
+        "report it; MLE_JAX_TRACEBACK=1 shows the traceback)"
+    ]
+    monkeypatch.setenv("MLE_JAX_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["fit", str(DATA / "faithful.csv")])
+
+
+# ----------------------------------------------------------------- --missing
+
+
+def test_missing_needs_a_fit_that_accepts_it(capsys, monkeypatch):
+    def old_fit(x, *, optimizer=None, max_steps=1000, tol=None, columns=None, progress=False):
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(mj, "fit", old_fit)
+    code, out, err = run(capsys, "fit", str(DATA / "mvnmle_apple.csv"), "--missing", "fiml")
+    assert_one_line_error(code, out, err, "--missing drop/fiml needs a newer mle_jax")
+
+
+@pytest.mark.parametrize("missing", ["drop", "fiml"])
+def test_missing_is_passed_to_fit(capsys, monkeypatch, missing):
+    """--missing drop/fiml reaches mj.fit(missing=...); the stand-in fits the complete rows."""
+    real_fit, seen = mj.fit, []
+
+    def new_fit(x, *, missing="raise", **kwargs):
+        seen.append(missing)
+        return real_fit(x[~np.isnan(x).any(axis=1)], **kwargs)
+
+    monkeypatch.setattr(mj, "fit", new_fit)
+    code, out, err = run(
+        capsys, "fit", str(DATA / "mvnmle_apple.csv"), "--missing", missing, "--json"
+    )
+    assert code == 0, err
+    res = json.loads(out)
+    assert seen == [missing] and res["missing"] == missing and res["n_missing"] == 6
+    x = mj.load_dataset("apple").data
+    complete = x[~np.isnan(x).any(axis=1)]
+    np.testing.assert_allclose(res["mean"], complete.mean(0), rtol=1e-9)
+    if missing == "drop":  # the complete-case closed form is the oracle
+        assert res["max_abs_diff_cov"] < 1e-6 * np.abs(np.cov(complete.T)).max()
+    else:  # no closed form with missing values
+        assert res["closed_form"] is None
+
+
+def test_default_missing_is_not_passed(capsys, monkeypatch):
+    real_fit, seen = mj.fit, []
+
+    def new_fit(x, **kwargs):
+        seen.append(kwargs)
+        return real_fit(x, **kwargs)
+
+    monkeypatch.setattr(mj, "fit", new_fit)
+    code, _, err = run(capsys, "fit", str(DATA / "faithful.csv"), "--missing", "raise")
+    assert code == 0, err
+    assert "missing" not in seen[0]
+
+
+# ----------------------------------------------------------------- compilation cache
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "used"),
+    [([], {}, True), (["--no-cache"], {}, False), ([], {"MLE_JAX_NO_CACHE": "1"}, False)],
+    ids=["default", "--no-cache", "MLE_JAX_NO_CACHE"],
+)
+def test_cache_on_by_default(capsys, tmp_path, monkeypatch, flag, env, used):
+    """The CLI enables the cache in MLE_JAX_CACHE_DIR (never the real home here); a stand-in
+    records the call, so the test process's JAX configuration is not changed."""
+    import mle_jax as mj_mod
+
+    calls = []
+    monkeypatch.setattr(mj_mod, "enable_compilation_cache", calls.append)
+    monkeypatch.delenv("MLE_JAX_NO_CACHE")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("MLE_JAX_CACHE_DIR", str(tmp_path / "cache"))
+    code, _, err = run(capsys, "fit", str(DATA / "faithful.csv"), *flag)
+    assert code == 0 and err == ""
+    assert calls == ([str(tmp_path / "cache")] if used else [])
+    assert (tmp_path / "cache").is_dir() == used
+
+
+def test_cache_folder_failure_only_warns(capsys, tmp_path, monkeypatch):
+    import mle_jax as mj_mod
+
+    calls = []
+    monkeypatch.setattr(mj_mod, "enable_compilation_cache", calls.append)
+    monkeypatch.delenv("MLE_JAX_NO_CACHE")
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MLE_JAX_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    code, out, err = run(capsys, "fit", str(DATA / "faithful.csv"))
+    assert code == 0 and "NLL" in out and calls == []
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mle-jax: warning: no compilation cache (")
+    assert "continuing without it" in lines[0]
+
+
+def test_help_documents_the_csv_rules(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Missing values are empty cells, NA, NaN or nan" in out
+    assert "A column with no number in it (labels such as iris Species) is skipped" in out
+    assert "--no-cache" in out and "MLE_JAX_NO_CACHE=1" in out and "--missing" in out
 
 
 def test_entry_point_subprocess(tmp_path):
-    """`python -m mle_jax`: a real process, no traceback, exit code 2 on bad input."""
+    """`python -m mle_jax`: a real process, no traceback, exit code 2 on bad input, and no
+    cache folder created for a command that stops at its input."""
+    import os
+
     bad = tmp_path / "na.csv"
     bad.write_text("u,v\n1,2\nNA,3\n4,5\n6,8\n")
+    env = dict(os.environ, MLE_JAX_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("MLE_JAX_NO_CACHE", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "mle_jax", "fit", str(bad)], capture_output=True, text=True
+        [sys.executable, "-m", "mle_jax", "fit", str(bad)], capture_output=True, text=True, env=env
     )
     assert proc.returncode == 2
-    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
-    assert "no missing-data option" in proc.stderr
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "1 of 4 row(s) have missing values" in proc.stderr and "--missing fiml" in proc.stderr
+    assert not (tmp_path / "cache").exists()
 
 
 def test_demo_table_and_figures(capsys, tmp_path):

@@ -2,27 +2,36 @@
 
 The files live beside this module (provenance in ``README.md`` here) and are read with
 :mod:`importlib.resources`, so they work from a wheel as well as from a checkout.
+
+* :func:`load_dataset`: ``"iris"``, ``"faithful"`` (complete) and ``"apple"``, ``"missvals"``,
+  ``"mdata"``, ``"airquality"`` (with missing values, NaN).
+* :func:`read_csv`: the numeric columns of a CSV file; missing markers
+  (:data:`MISSING_MARKERS`: empty, ``NA``, ``NaN``, ``nan``) become NaN, all-text columns are
+  labels and left out, any other non-number cell is an error naming its row and column.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_dataset", "read_csv", "DATASETS"]
+from ._csv import MISSING_MARKERS as MISSING_MARKERS
+from ._csv import parse_table as _parse_table
+from ._csv import read_csv as read_csv
+
+__all__ = ["DATASETS", "MISSING_MARKERS", "Dataset", "load_dataset", "read_csv"]
 
 #: name -> (file, column holding string labels or None)
 DATASETS = {
     "iris": ("iris.csv", "Species"),
     "faithful": ("faithful.csv", None),
+    "apple": ("mvnmle_apple.csv", None),
+    "missvals": ("mvnmle_missvals.csv", None),
+    "mdata": ("norm_mdata.csv", None),
+    "airquality": ("airquality.csv", None),
 }
-
-_MISSING = {"", "na", "nan"}
 
 
 class Dataset(NamedTuple):
@@ -35,78 +44,31 @@ class Dataset(NamedTuple):
     columns: list
 
 
-def _parse(text: str, source: str):
-    """Parse CSV text with a header. Returns ``(numeric, names, string_columns)``.
-
-    ``NA``, ``NaN`` and empty cells are missing (NaN). A column is numeric when every
-    non-missing cell parses as a float; other columns are returned as string arrays.
-    """
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
-        raise ValueError(f"{source} is empty")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    if not body:
-        raise ValueError(f"{source} has a header but no data rows")
-    for i, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise ValueError(f"{source} line {i} has {len(r)} fields, the header has {len(header)}")
-    numeric, strings = {}, {}
-    for j, name in enumerate(header):
-        cells = [r[j].strip() for r in body]
-        values = np.empty(len(cells))
-        ok = True
-        for i, c in enumerate(cells):
-            if c.lower() in _MISSING:
-                values[i] = np.nan
-                continue
-            try:
-                values[i] = float(c)
-            except ValueError:
-                ok = False
-                break
-        if ok:
-            numeric[name] = values
-        else:
-            strings[name] = np.asarray(cells)
-    return numeric, header, strings
-
-
-def read_csv(path) -> tuple[np.ndarray, list, dict]:
-    """Read a CSV file with a header line; ``NA``/``NaN``/empty cells become NaN.
-
-    Args:
-        path: a file path.
-
-    Returns:
-        ``(data, columns, text_columns)``: ``(n, k)`` float64 array of the numeric columns,
-        their names in file order, and a dict of the non-numeric columns (name -> strings).
-
-    Raises:
-        ValueError: empty file, ragged rows, no numeric column.
-    """
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        text = f.read()
-    return _table(text, os.fspath(path))
-
-
-def _table(text: str, source: str):
-    numeric, header, strings = _parse(text, source)
-    names = [h for h in header if h in numeric]
-    if not names:
-        raise ValueError(f"{source} has no numeric column (columns: {', '.join(header)})")
-    data = np.stack([numeric[h] for h in names], axis=1)
-    return data, names, strings
-
-
 def load_dataset(name: str, *, subset: str | None = None) -> Dataset:
-    """Load one of the bundled data sets (see ``DATASETS``) as float64.
+    """Load one of the bundled data sets (see ``DATASETS``) as float64, NaN where missing.
+
+    Complete data:
+
+    * ``"iris"``: 150 x 4, sepal/petal length and width (cm); R ``datasets::iris``.
+    * ``"faithful"``: 272 x 2, eruption length and waiting time to the next eruption (min),
+      Old Faithful geyser; R ``datasets::faithful``.
+
+    With missing values (NaN; provenance in the data folder's ``README.md``):
+
+    * ``"apple"``: 18 x 2 (``size``, ``worms``), 6 missing, monotone; Little & Rubin (1987)
+      Table 6.1, R package mvnmle.
+    * ``"missvals"``: 13 x 5 (``x1`` .. ``x5``), 15 missing, monotone, near-collinear; Hald's
+      cement data with holes, Little & Rubin (1987) Table 6.4, R package mvnmle.
+    * ``"mdata"``: 25 x 5 (``ageh``, ``agew``, ``edu``, ``inc``, ``kid``), 14 missing,
+      non-monotone, scales from 1 to 1e5; Schafer (1997), R package norm.
+    * ``"airquality"``: 153 x 4 (``Ozone``, ``Solar.R``, ``Wind``, ``Temp``), 44 missing
+      (37 Ozone, 7 Solar.R); New York, May to September 1973, R ``datasets::airquality``.
+
+    A complete-case fit (dropping rows with NaN) of the last four is biased; their
+    maximum-likelihood estimate uses every observed value.
 
     Args:
-        name: ``"iris"`` (150 x 4: sepal/petal length and width, cm; R ``datasets::iris``) or
-            ``"faithful"`` (272 x 2: eruption length in minutes and waiting time to the next
-            eruption in minutes, Old Faithful geyser; R ``datasets::faithful``).
+        name: one of the names above.
         subset: keep only the rows whose label column equals this value (iris: a species,
             ``"setosa"``, ``"versicolor"`` or ``"virginica"``).
 
@@ -120,16 +82,21 @@ def load_dataset(name: str, *, subset: str | None = None) -> Dataset:
         ((272, 2), ['eruptions', 'waiting'])
         >>> mj.load_dataset("iris", subset="setosa").data.shape
         (50, 4)
+        >>> import numpy as np
+        >>> x, columns = mj.load_dataset("airquality")
+        >>> x.shape, int(np.isnan(x).sum())
+        ((153, 4), 44)
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
     filename, label = DATASETS[name]
     text = resources.files(__name__).joinpath(filename).read_text(encoding="utf-8")
-    data, columns, strings = _table(text, filename)
+    table = _parse_table(text, filename)
+    data, columns = table.select()
     if subset is not None:
         if label is None:
             raise ValueError(f"data set {name!r} has no label column to take a subset of")
-        labels = strings[label]
+        labels = table.labels[label]
         keep = labels == subset
         if not keep.any():
             raise ValueError(
