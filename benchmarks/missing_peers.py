@@ -246,7 +246,13 @@ def run_numpy_em(x, *, tol=1e-10, max_iter=10_000, budget=BUDGET):
     seconds = time.perf_counter() - t0
     loglik = observed_loglik(x, mean, cov, groups)
     return PeerResult(
-        "numpy EM", mean, cov, loglik, seconds, status, iters=it,
+        "numpy EM",
+        mean,
+        cov,
+        loglik,
+        seconds,
+        status,
+        iters=it,
         note=f"{len(groups)} patterns; last change {change:.1e}",
     )
 
@@ -295,11 +301,22 @@ def run_r_peer(tool, x, *, tol=1e-10, budget=BUDGET, repeats=2, name=None):
         data = Path(tmp) / "x.bin"
         out = Path(tmp) / "out.txt"
         x.tofile(data)
-        cmd = [exe, "--vanilla", str(R_DIR / "peer_fit.R"), tool, str(data), str(n), str(d),
-               repr(float(tol)), str(out), str(int(repeats))]
+        cmd = [
+            exe,
+            "--vanilla",
+            str(R_DIR / "peer_fit.R"),
+            tool,
+            str(data),
+            str(n),
+            str(d),
+            repr(float(tol)),
+            str(out),
+            str(int(repeats)),
+        ]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, text=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True
+        )
         try:
             log, _ = proc.communicate(timeout=budget)
             hit_budget = False
@@ -310,8 +327,15 @@ def run_r_peer(tool, x, *, tol=1e-10, budget=BUDGET, repeats=2, name=None):
         total = time.perf_counter() - t0
         if not out.exists():
             status = "budget" if hit_budget else "error"
-            return PeerResult(name, None, None, None, None, status,
-                              note=f"no answer after {total:.0f} s; " + (log or "")[-300:])
+            return PeerResult(
+                name,
+                None,
+                None,
+                None,
+                None,
+                status,
+                note=f"no answer after {total:.0f} s; " + (log or "")[-300:],
+            )
         r = _read_r_output(out, d)
     status = "budget" if hit_budget else r["status"]
     seconds = r["seconds"]
@@ -320,10 +344,20 @@ def run_r_peer(tool, x, *, tol=1e-10, budget=BUDGET, repeats=2, name=None):
     if hit_budget:
         note = f"stopped at the {budget:.0f} s budget after {len(seconds)} fit(s); " + note
     return PeerResult(
-        name, r["mean"], r["cov"], loglik, float(seconds[-1]) if len(seconds) else None,
-        status, iters=r["iters"], note=note,
-        extra={"seconds_all": seconds.tolist(), "version": r["version"],
-               "max_abs_gradient": r["grad"], "wall_with_startup": total},
+        name,
+        r["mean"],
+        r["cov"],
+        loglik,
+        float(seconds[-1]) if len(seconds) else None,
+        status,
+        iters=r["iters"],
+        note=note,
+        extra={
+            "seconds_all": seconds.tolist(),
+            "version": r["version"],
+            "max_abs_gradient": r["grad"],
+            "wall_with_startup": total,
+        },
     )
 
 
@@ -343,8 +377,9 @@ def run_openmx(x, *, tol=1e-10, budget=BUDGET, repeats=2):
 def scale_rel_error(a, b):
     """Largest scale-relative difference of two answers (scales from b's covariance)."""
     sd = np.sqrt(np.diag(b.cov))
-    return float(max(np.max(np.abs(a.mean - b.mean) / sd),
-                     np.max(np.abs(a.cov - b.cov) / np.outer(sd, sd))))
+    return float(
+        max(np.max(np.abs(a.mean - b.mean) / sd), np.max(np.abs(a.cov - b.cov) / np.outer(sd, sd)))
+    )
 
 
 def compare(results, *, tol=1e-6, reference=None, x=None):
@@ -374,8 +409,9 @@ def compare(results, *, tol=1e-6, reference=None, x=None):
         dll = (ll(ref) - ll(r)) / n
         good = err <= tol
         ok &= good
-        rows.append({"name": r.name, "err": err, "dll_per_row": dll, "ok": good,
-                     "reference": r is ref})
+        rows.append(
+            {"name": r.name, "err": err, "dll_per_row": dll, "ok": good, "reference": r is ref}
+        )
     return ok, rows
 
 
@@ -403,10 +439,12 @@ def run_case(case, *, budget=BUDGET, tol=1e-10, peers=None, repeats=2, seed=0):
 def format_table(case, x, results, tol=1e-6):
     ok, rows = compare(results, x=x, tol=tol)
     err = {r["name"]: r for r in rows}
-    lines = [f"== {case}: n={x.shape[0]} d={x.shape[1]} missing={np.isnan(x).mean():.3f} "
-             f"patterns={len(patterns(x))}",
-             f"{'peer':10s} {'status':14s} {'seconds':>9s} {'iters':>6s} {'loglik':>20s} "
-             f"{'err vs best':>11s}  note"]
+    lines = [
+        f"== {case}: n={x.shape[0]} d={x.shape[1]} missing={np.isnan(x).mean():.3f} "
+        f"patterns={len(patterns(x))}",
+        f"{'peer':10s} {'status':14s} {'seconds':>9s} {'iters':>6s} {'loglik':>20s} "
+        f"{'err vs best':>11s}  note",
+    ]
     for r in results:
         e = err.get(r.name)
         ll = r.extra.get("loglik_recomputed", r.loglik)
@@ -417,7 +455,8 @@ def format_table(case, x, results, tol=1e-6):
             f"{'-' if r.iters is None else r.iters:>6} "
             f"{'-' if ll is None else f'{ll:20.6f}':>20s} "
             f"{errs:>11s}  "
-            f"{r.note[:70]}")
+            f"{r.note[:70]}"
+        )
     lines.append(f"agree to {tol:g} scale-relative: {ok}")
     return "\n".join(lines)
 
@@ -432,8 +471,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     for case in args.cases:
         peers = args.peers and [p for p in args.peers if p in CASES[case]["peers"]]
-        x, results = run_case(case, budget=args.budget, tol=args.tol, peers=peers or None,
-                              repeats=args.repeats)
+        x, results = run_case(
+            case, budget=args.budget, tol=args.tol, peers=peers or None, repeats=args.repeats
+        )
         print(format_table(case, x, results), flush=True)
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import optax
 
 from . import _progress, _validate
-from ._model import PRECONDITIONS, Gaussian, check_prior
+from ._model import PRECONDITIONS, Gaussian
+from ._objective import check_prior
 from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve, solve_jit

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._model import FreeParams, Gaussian, Problem, init_free
+from ._model import Gaussian
+from ._objective import FreeParams, Problem, init_free
 from ._result import FitResult
 from ._standardise import Affine
 from ._statistics import Data

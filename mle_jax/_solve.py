@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from . import _progress
-from ._model import FreeParams, Problem, objective, to_mvn
 from ._nll import mvn_nll_stats
+from ._objective import FreeParams, Problem, objective, to_mvn
 from ._types import Status
 
 __all__ = ["default_optimizer", "default_tol", "finish", "solve", "solve_jit"]

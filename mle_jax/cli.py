@@ -457,66 +457,13 @@ def _save_fit_plot(data, result, names, path):
 
 
 def _demo_figures(out: str, seed: int, x3, fit3, true_mean, true_cov) -> list:
-    """The seed's story as PNG files in ``out``; returns their paths."""
-    import os
-
+    """The likelihood story as figures in ``out`` (:func:`mle_jax.plotting.story_figures`)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import optax
-
-    import mle_jax as mj
-
     from . import plotting
 
-    os.makedirs(out, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-
-    def save(fig, name):
-        path = os.path.join(out, name)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-
-    # 1. one point, two candidate normals
-    save(plotting.point_densities(32.0, [(28.0, 2.0), (30.0, 2.0)]).figure, "01_one_point.png")
-    # 2. the likelihood over mu: one point, then several (product and its log)
-    few = np.round(rng.normal(30.0, 2.0, size=6), 1)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4), layout="constrained")
-    plotting.likelihood_curve(32.0, std=2.0, ax=axes[0])
-    plotting.likelihood_curve(few, std=2.0, ax=axes[1])
-    plotting.likelihood_curve(few, std=2.0, ax=axes[2], log=True)
-    save(fig, "02_likelihood_curve.png")
-    # 3. brute force: the grid of NLL over (mu, sigma)
-    x1 = rng.normal(30.0, 2.0, size=200)
-    save(plotting.nll_surface(x1, show_grid_min=True).figure, "03_grid_search.png")
-    # 4.-5. gradient descent from a poor start: paths and loss curves
-    init = (24.0, 5.0**2)
-    fits = {
-        "SGD (lr 0.05)": mj.fit(
-            x1, optimizer=optax.sgd(0.05), init=init, trace=True, max_steps=2000
-        ),
-        "Adam (lr 0.1)": mj.fit(
-            x1, optimizer=optax.adam(0.1), init=init, trace=True, max_steps=2000
-        ),
-        "L-BFGS": mj.fit(x1, init=init, trace=True),
-    }
-    save(plotting.nll_surface(x1, fits).figure, "04_descent_paths.png")
-    cf1 = mj.closed_form(x1)
-    ref = float(mj.nll(mj.MvnParams.from_mean_cov(cf1.mean, cf1.cov), x1))
-    save(plotting.loss_history(fits, reference=ref).figure, "05_loss_history.png")
-    # 6.-7. the multivariate fit: ellipses and a Q-Q check
-    true = mj.Estimate(true_mean, true_cov, np.sqrt(np.diagonal(true_cov)))
-    cols = ["x0", "x1", "x2"]
-    save(
-        plotting.pairwise_ellipses(x3, {"fit": fit3, "true": true}, columns=cols),
-        "06_multivariate_ellipses.png",
-    )
-    save(plotting.qq_plot(x3, fit3).figure, "07_qq_mahalanobis.png")
-    return paths
+    return plotting.story_figures(out, seed=seed, data=x3, fit=fit3, truth=(true_mean, true_cov))
 
 
 def main(argv=None) -> int:

@@ -57,7 +57,7 @@ def _special():
     return _padded("gammainc"), _padded("betainc"), stack
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted(name):
     import jax
     import jax.scipy.special as jss
@@ -304,13 +304,13 @@ def qq_band(
     n, d = int(n), int(d)
     if d < 1 or n < 2 or (estimated and n <= d + 1):
         raise ValueError(
-            f"qq_band needs d >= 1 and n > d + 1 (distances to a fitted Gaussian), got n={n}, "
-            f"d={d}"
+            f"qq_band needs d >= 1 and n > d + 1 (distances to a fitted Gaussian), got n={n}, d={d}"
         )
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    return _qq_band_cached(n, d, float(level), bool(simultaneous), bool(estimated), int(num_sim),
-                           int(seed))
+    return _qq_band_cached(
+        n, d, float(level), bool(simultaneous), bool(estimated), int(num_sim), int(seed)
+    )
 
 
 @functools.lru_cache(maxsize=32)

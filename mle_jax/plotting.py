@@ -258,7 +258,9 @@ def _draw_score(ax, x, means, std, xbar, tangents=None):
     ax.plot(means, sc, color="tab:purple", lw=2, label="d log L / dμ")
     if tangents is not None:
         t = np.atleast_1d(_np(tangents))
-        ax.plot(t, score_mean(x, t, std), "o", color="tab:green", ms=5, label="at the tangents' means")
+        ax.plot(
+            t, score_mean(x, t, std), "o", color="tab:green", ms=5, label="at the tangents' means"
+        )
     ax.axvline(xbar, color="tab:red", ls="--", lw=1.2)
     ax.plot([xbar], [0.0], "o", color="tab:red", ms=7, label="zero at x̄: the MLE")
     ax.set_xlabel("mean μ")

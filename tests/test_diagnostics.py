@@ -20,7 +20,9 @@ def test_no_matplotlib_or_scipy_import():
 def test_chi2_ppf_matches_scipy():
     p = np.array([0.0, 1e-6, 0.01, 0.3, 0.5, 0.9, 0.999999])
     for df in (1, 2, 3, 7.5, 40):
-        np.testing.assert_allclose(dg.chi2_ppf(p, df), stats.chi2.ppf(p, df), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            dg.chi2_ppf(p, df), stats.chi2.ppf(p, df), rtol=1e-10, atol=1e-12
+        )
     with pytest.raises(ValueError):
         dg.chi2_ppf(1.0, 2)
 
@@ -47,7 +49,9 @@ def test_mahalanobis_matches_scipy():
 def test_densities_and_score():
     x = np.array([1.0, 2.5, 4.0])
     np.testing.assert_allclose(dg.normal_pdf(x, 2.0, 1.5), stats.norm.pdf(x, 2.0, 1.5), rtol=1e-13)
-    np.testing.assert_allclose(dg.normal_logpdf(x, 2.0, 1.5), stats.norm.logpdf(x, 2.0, 1.5), rtol=1e-13)
+    np.testing.assert_allclose(
+        dg.normal_logpdf(x, 2.0, 1.5), stats.norm.logpdf(x, 2.0, 1.5), rtol=1e-13
+    )
     mus = np.array([0.0, x.mean(), 3.0])
     h = 1e-6  # the derivative of the log-likelihood, by central differences
     ll = lambda m: stats.norm.logpdf(x, m, 1.5).sum()  # noqa: E731
@@ -81,6 +85,8 @@ def test_qq_points_and_band_with_true_parameters():
     np.testing.assert_allclose(dist, np.sort((x**2).sum(1)))
     b = dg.qq_band(60, 2, estimated=False, simultaneous=False, level=0.9)
     i = np.arange(1, 61)
-    np.testing.assert_allclose(b.lower, stats.chi2.ppf(stats.beta.ppf(0.05, i, 61 - i), 2), rtol=1e-8)
+    np.testing.assert_allclose(
+        b.lower, stats.chi2.ppf(stats.beta.ppf(0.05, i, 61 - i), 2), rtol=1e-8
+    )
     with pytest.raises(ValueError, match="n > d"):
         dg.qq_band(3, 2)

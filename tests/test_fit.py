@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import mle_jax as mj
 from mle_jax import _shard, _solve
-from mle_jax._model import FreeParams
+from mle_jax._objective import FreeParams
 
 from .helpers import load_csv, prepared, random_gaussian, rel_err
 

@@ -12,7 +12,7 @@ import scipy.optimize
 import scipy.stats
 
 import mle_jax as mj
-from mle_jax import _model
+from mle_jax import _objective
 
 from .helpers import prepared
 
@@ -303,9 +303,9 @@ def test_default_fit_traces_no_prior_or_profile(data):
 def test_objective_jits_and_equals_eager(data):
     prior = mj.priors.NormalInverseWishart(np.zeros(3), 1.0, 5.0, np.eye(3))
     prep = prepared(data, mj.Gaussian("diag", prior=prior))
-    free = _model.FreeParams(jnp.asarray([0.1, -0.2, 0.3]), jnp.asarray([0.0, 0.1, -0.1]))
-    eager = _model.objective(free, prep.problem)
-    np.testing.assert_allclose(jax.jit(_model.objective)(free, prep.problem), eager, rtol=1e-13)
+    free = _objective.FreeParams(jnp.asarray([0.1, -0.2, 0.3]), jnp.asarray([0.0, 0.1, -0.1]))
+    eager = _objective.objective(free, prep.problem)
+    np.testing.assert_allclose(jax.jit(_objective.objective)(free, prep.problem), eager, rtol=1e-13)
 
 
 # ----------------------------------------------------------------------------- bad input

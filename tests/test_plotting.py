@@ -235,7 +235,7 @@ def test_likelihood_curve_derivative_panel(x1):
     # the drawn derivative is autodiff's, and crosses zero at the sample mean
     import jax
 
-    grad = jax.vmap(jax.grad(lambda m: mj.log_likelihood(few, m, 2.0)))(np.asarray(mu))
+    grad = jax.vmap(jax.grad(lambda m: mj.likelihood.log_likelihood(few, m, 2.0)))(np.asarray(mu))
     np.testing.assert_allclose(sc, np.asarray(grad), rtol=1e-9, atol=1e-9)
     k = np.flatnonzero(np.diff(np.sign(sc)))[0]
     assert mu[k] <= few.mean() <= mu[k + 1]
@@ -245,7 +245,10 @@ def test_likelihood_curve_derivative_panel(x1):
     for lbl in ("log-likelihood", "data"):
         pts = ax.transData.transform(np.column_stack(line(ax, lbl).get_data()))
         inside = (
-            (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
+            (pts[:, 0] > box.x0)
+            & (pts[:, 0] < box.x1)
+            & (pts[:, 1] > box.y0)
+            & (pts[:, 1] < box.y1)
         )
         assert not inside.any(), lbl
     assert ax.get_ylabel() and ax.get_title() and ax.get_legend()  # x label: the lower panel's
@@ -285,8 +288,14 @@ def test_animate_descent_bivariate_ellipse(tmp_path):
     x = np.random.default_rng(4).multivariate_normal([1, 2], [[2, 1.2], [1.2, 1.5]], size=100)
     f = mj.fit(x, init=(np.zeros(2), np.eye(2)), trace=True)
     out = plotting.animate_descent(
-        x, {"L-BFGS": f}, out=str(tmp_path / "e.gif"), ellipse=True, max_frames=3, hold=0,
-        figsize=(8, 3.5), dpi=50,
+        x,
+        {"L-BFGS": f},
+        out=str(tmp_path / "e.gif"),
+        ellipse=True,
+        max_frames=3,
+        hold=0,
+        figsize=(8, 3.5),
+        dpi=50,
     )
     _check_gif(out, (400, 175), min_frames=3)
     with pytest.raises(ValueError, match="trace=True"):

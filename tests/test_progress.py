@@ -8,7 +8,7 @@ import pytest
 
 import mle_jax as mj
 from mle_jax import _progress, _solve
-from mle_jax._model import FreeParams
+from mle_jax._objective import FreeParams
 
 from .helpers import prepared
 

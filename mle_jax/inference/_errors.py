@@ -21,7 +21,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.stats import norm
 
-from .._model import free_from_mean_cov, mean_chol, objective
+from .._objective import free_from_mean_cov, mean_chol, objective
 from .._problem import Prepared, prepare
 from .._statistics import Data
 from .._types import ConvergenceWarning, Estimate

@@ -14,7 +14,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from .._model import objective
+from .._objective import objective
 from .._solve import default_optimizer, default_tol, solve_jit
 from .._types import ConvergenceWarning, Status
 from ._errors import _param_covariance, setup, theta, warn_unconverged, z_value

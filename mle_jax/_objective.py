@@ -1,0 +1,216 @@
+"""The objective the loop minimises: a model lowered to arrays, and its free parameters.
+
+A :class:`~mle_jax.Gaussian` is lowered (:meth:`~mle_jax.Gaussian.spec`) to a :class:`Spec`,
+a pytree whose static part (structure, which parts are fixed, a user prior function) is part
+of the jit cache key and whose arrays (the standardiser, fixed values, built-in prior
+hyper-parameters, a profiled value) are traced, so one compiled loop serves every data set
+and fixed value.
+
+The optimiser moves :class:`FreeParams` in standardised units:
+
+* ``covariance="full"``: ``scale_raw`` is the log-diagonal Cholesky vector of
+  :class:`~mle_jax.MvnParams` (``d(d+1)/2``);
+* ``"diag"``: the ``(d,)`` log standard deviations; ``"spherical"``: ``(1,)``, the log of
+  the common standard deviation;
+* a fixed mean or covariance contributes a zero-size array.
+
+A new kind of data (e.g. per-pattern statistics of incomplete data) plugs in at
+:func:`objective`: a new statistics type in :class:`Problem` and its NLL, nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._bijections import MvnParams, chol_from_raw, raw_from_chol
+from ._nll import mean_nll
+from .stats import SuffStats
+
+__all__ = ["FreeParams", "Problem", "Spec", "free_from_mean_cov", "mean_chol", "objective"]
+
+
+_STATIC = ("covariance", "fix_mean", "fix_cov", "univariate", "prior_fn", "profile")
+_ARRAYS = (
+    "affine",
+    "mean0",
+    "chol0",
+    "prior_data",
+    "profile_kind",
+    "profile_index",
+    "profile_value",
+)
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A model lowered for the jitted loop (see the module docstring).
+
+    Static: ``covariance``, ``fix_mean``/``fix_cov`` (bools), ``univariate``, ``prior_fn`` (a
+    user callable, hashed by identity), ``profile`` (one scalar held fixed). Traced:
+    ``affine`` (the standardiser), ``mean0`` ``(d,)`` and ``chol0`` ``(d, d)`` (fixed values,
+    standardised), ``prior_data`` (a built-in prior), ``profile_kind`` (0 a mean, 1 a
+    variance), ``profile_index``, ``profile_value`` (standardised).
+    """
+
+    covariance: str
+    fix_mean: bool
+    fix_cov: bool
+    univariate: bool
+    prior_fn: Any
+    profile: bool
+    affine: Any
+    mean0: Any = None
+    chol0: Any = None
+    prior_data: Any = None
+    profile_kind: Any = None
+    profile_index: Any = None
+    profile_value: Any = None
+
+    def tree_flatten(self):
+        return tuple(getattr(self, n) for n in _ARRAYS), tuple(getattr(self, n) for n in _STATIC)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(
+            **dict(zip(_STATIC, aux, strict=True)), **dict(zip(_ARRAYS, children, strict=True))
+        )
+
+    @property
+    def has_prior(self) -> bool:
+        return self.prior_fn is not None or self.prior_data is not None
+
+
+class FreeParams(NamedTuple):
+    """What the optimiser moves under a :class:`Spec` (standardised units)."""
+
+    mean: jax.Array
+    scale_raw: jax.Array
+
+
+class Problem(NamedTuple):
+    """What the jitted loop sees (a pytree of arrays; standardised units).
+
+    Attributes:
+        stats: :class:`~mle_jax.stats.SuffStats` of the standardised data.
+        x: ``(n, d)`` standardised data for ``form="raw"``, else ``None``.
+        weights: ``(n,)`` frequency weights of ``x``, or ``None``.
+        ridge: ``(d, d)`` ridge matrix in standardised units, or ``None`` (no ridge).
+        spec: the :class:`Spec`.
+    """
+
+    stats: SuffStats
+    x: Any
+    weights: Any
+    ridge: Any
+    spec: Spec
+
+
+# ----------------------------------------------------------------------------- pure maps
+
+
+def mean_chol(spec: Spec, free: FreeParams):
+    """Free parameters -> standardised ``(mean (d,), chol (d, d))`` (pure, jit-able)."""
+    mean = spec.mean0 if spec.fix_mean else free.mean
+    d = mean.shape[-1]
+    if spec.fix_cov:
+        chol = spec.chol0
+    elif spec.covariance == "full":
+        chol = chol_from_raw(free.scale_raw)
+    elif spec.covariance == "diag":
+        chol = jnp.diag(jnp.exp(free.scale_raw))
+    else:
+        chol = jnp.exp(free.scale_raw[0]) * jnp.eye(d, dtype=free.scale_raw.dtype)
+    if spec.profile:  # one scalar held at profile_value (a diagonal standardiser)
+        i, value = spec.profile_index, spec.profile_value
+        is_var = spec.profile_kind == 1
+        if not spec.fix_mean:
+            mean = jnp.where(is_var, mean, mean.at[i].set(value))
+        if not spec.fix_cov:
+            root = jnp.sqrt(jnp.where(is_var, value, 1.0))  # no NaN in the unused branch
+            if spec.covariance == "full":
+                row = chol[i]
+                held = chol.at[i].set(row * (root / jnp.sqrt(jnp.sum(row * row))))
+            elif spec.covariance == "diag":
+                held = chol.at[i, i].set(root)
+            else:
+                held = root * jnp.eye(d, dtype=chol.dtype)
+            chol = jnp.where(is_var, held, chol)
+    return mean, chol
+
+
+def to_mvn(spec: Spec, free: FreeParams) -> MvnParams:
+    """Free parameters -> full standardised :class:`MvnParams`."""
+    mean, chol = mean_chol(spec, free)
+    return MvnParams(mean, raw_from_chol(chol))
+
+
+def log_prior(spec: Spec, mean, chol) -> jax.Array:
+    """The prior's log-density at the user-unit point of a standardised ``(mean, chol)``."""
+    mean_u, chol_u = spec.affine.from_std(mean, chol)
+    cov_u = chol_u @ chol_u.T
+    if spec.univariate:
+        mean_u, cov_u = mean_u[0], cov_u[0, 0]
+    prior = spec.prior_data if spec.prior_data is not None else spec.prior_fn
+    return prior(mean_u, cov_u)
+
+
+def objective(free: FreeParams, problem: Problem) -> jax.Array:
+    """Mean NLL per sample (+ ridge penalty, - log prior / count) of a standardised problem."""
+    spec = problem.spec
+    mean, chol = mean_chol(spec, free)
+    p = problem
+    value = mean_nll(mean, chol, p.stats, p.x, p.weights, p.ridge)
+    if spec.has_prior:
+        value = value - log_prior(spec, mean, chol) / p.stats.count
+    return value
+
+
+def free_from_mean_cov(spec: Spec, mean, cov) -> FreeParams:
+    """Standardised ``(mean (d,), cov (d, d))`` -> :class:`FreeParams` of ``spec``."""
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    dtype = mean.dtype
+    free_mean = jnp.zeros((0,), dtype) if spec.fix_mean else mean
+    if spec.fix_cov:
+        raw = jnp.zeros((0,), dtype)
+    elif spec.covariance == "full":
+        raw = raw_from_chol(jnp.linalg.cholesky(cov))
+    elif spec.covariance == "diag":
+        raw = 0.5 * jnp.log(jnp.diagonal(cov))
+    else:
+        raw = 0.5 * jnp.log(jnp.mean(jnp.diagonal(cov)))[None]
+    return FreeParams(free_mean, raw.astype(dtype))
+
+
+def init_free(spec: Spec, init_std: MvnParams) -> FreeParams:
+    """Standardised full starting parameters -> :class:`FreeParams` of ``spec`` (pure,
+    unbatched; the fixed parts are dropped)."""
+    chol = chol_from_raw(init_std.chol_raw)
+    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
+    chol = jnp.where(ok, chol, jnp.eye(chol.shape[0], dtype=chol.dtype))  # a constant column
+    return free_from_mean_cov(spec, init_std.mean, chol @ chol.T)
+
+
+def check_prior(spec: Spec, free: FreeParams) -> None:
+    """Evaluate the prior once at an (unbatched) starting point: a scalar, finite value."""
+    if spec.has_prior:
+        _check_prior_value(spec, free)
+
+
+def _check_prior_value(spec: Spec, free: FreeParams) -> None:
+    mean, chol = mean_chol(spec, free)
+    try:
+        value = jnp.asarray(log_prior(spec, mean, chol))
+    except Exception as err:  # a user function may fail in any way: say so
+        raise ValueError(f"evaluating the prior failed with {type(err).__name__}: {err}") from err
+    if value.shape != ():
+        raise ValueError(f"the prior must return a scalar log-density, got shape {value.shape}")
+    if not bool(jnp.isfinite(value)):
+        raise ValueError(
+            "the prior's log-density is not finite at the starting point; pass an init= "
+            "inside its support"
+        )
