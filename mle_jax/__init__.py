@@ -1,15 +1,17 @@
 """mle_jax: maximum-likelihood (and MAP) fits of Gaussians with JAX autodiff and optax.
 
 The everyday names live here; the rest in submodules: :mod:`mle_jax.inference` (standard
-errors, intervals, profiles, model choice), :mod:`mle_jax.priors`, :mod:`mle_jax.stats`
-(sufficient statistics), :mod:`mle_jax.likelihood` (densities, likelihoods and the grid search
-of the likelihood story), :mod:`mle_jax.data`, :mod:`mle_jax.sharding` and
-:mod:`mle_jax.plotting` (needs matplotlib). Modules whose names start with ``_`` are private.
+errors, intervals, profiles, model choice), :mod:`mle_jax.missing` (incomplete data, EM),
+:mod:`mle_jax.priors`, :mod:`mle_jax.stats` (sufficient statistics), :mod:`mle_jax.likelihood`
+(densities, likelihoods and the grid search of the likelihood story), :mod:`mle_jax.data`,
+:mod:`mle_jax.sharding` and :mod:`mle_jax.plotting` (needs matplotlib). Modules whose names
+start with ``_`` are private.
 """
 
 from . import data as data
 from . import inference as inference
 from . import likelihood as likelihood
+from . import missing as missing
 from . import priors as priors
 from . import sharding as sharding
 from . import stats as stats

@@ -15,12 +15,13 @@ import numpy as np
 import optax
 
 from . import _progress, _validate
+from ._missing import PatternStats
 from ._model import PRECONDITIONS, Gaussian
 from ._objective import check_prior
 from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve, solve_jit
-from ._statistics import collect
+from ._statistics import MISSING, collect, total_count
 from ._types import Status
 from .stats import SuffStats
 
@@ -29,7 +30,7 @@ __all__ = ["fit", "fit_many", "pad_batch"]
 _ON_INVALID = ("raise", "skip")
 
 
-def _check_options(model, max_steps, form, precondition) -> Gaussian:
+def _check_options(model, max_steps, form, precondition, missing="raise") -> Gaussian:
     if model is None:
         model = Gaussian()
     elif not isinstance(model, Gaussian):
@@ -45,6 +46,8 @@ def _check_options(model, max_steps, form, precondition) -> Gaussian:
         raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
     if precondition not in PRECONDITIONS:
         raise ValueError(f"precondition must be one of {PRECONDITIONS}, got {precondition!r}")
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
     return model
 
 
@@ -57,6 +60,7 @@ def fit(
     max_steps: int = 1000,
     tol: float | None = None,
     weights=None,
+    missing: str = "raise",
     form: str = "stats",
     precondition: str = "whiten",
     trace: bool = False,
@@ -90,6 +94,12 @@ def fit(
             (standardised, hence scale-free) parameters; default 1e-9 in float64, 1e-5 in
             float32.
         weights: optional ``(n,)`` non-negative frequency weights.
+        missing: what NaN entries mean: ``"raise"`` (default) refuses them; ``"drop"`` fits
+            the complete rows only (complete-case analysis: biased unless values are missing
+            completely at random) and warns how many it dropped; ``"fiml"`` fits the
+            observed-data likelihood (full-information maximum likelihood: each row contributes
+            the density of its observed entries), the estimate that is consistent under
+            missing-at-random. Rows with no observed entry are dropped with a warning.
         form: ``"stats"`` (default) evaluates the exact NLL through sufficient statistics,
             ``O(d^3)`` a step after one pass over the data; ``"raw"`` evaluates it on every
             data point at every step (teaching, and the template for non-Gaussian losses).
@@ -118,8 +128,8 @@ def fit(
         >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
         (True, True)
     """
-    model = _check_options(model, max_steps, form, precondition)
-    data = collect(x, weights, raw=form == "raw", columns=columns)
+    model = _check_options(model, max_steps, form, precondition, missing)
+    data = collect(x, weights, raw=form == "raw", columns=columns, missing=missing)
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
@@ -138,7 +148,7 @@ def fit(
     k = _progress.every(progress, max_steps)
     if not k:
         return result(prep, *run())
-    count, offset = data.stats.count, float(prep.affine.nll_offset(data.stats.count))
+    count, offset = float(total_count(data.stats)), float(prep.nll_offset)
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
         state, final_nll = finish_jit(raw, prep.problem)
@@ -219,6 +229,17 @@ def _member_errors(xs, weights, stats: SuffStats, model: Gaussian) -> dict:
     return errors
 
 
+def _pattern_errors(stats: PatternStats, model: Gaussian) -> dict:
+    """``{k: message}`` for members of incomplete data that :func:`fit` would reject."""
+    errors = {}
+    for k in range(stats.count.shape[0]):
+        try:
+            model.check_data(PatternStats(*(a[k] for a in stats)), name=f"xs[{k}]")
+        except ValueError as err:
+            errors[k] = str(err)
+    return errors
+
+
 @functools.partial(jax.jit, static_argnames=("optimizer", "max_steps", "batch_size"))
 def _solve_many(problem, init, tol, *, optimizer, max_steps: int, batch_size: int | None):
     def one(p, i):
@@ -246,6 +267,7 @@ def fit_many(
     init=None,
     max_steps: int = 1000,
     tol: float | None = None,
+    missing: str = "raise",
     form: str = "stats",
     precondition: str = "whiten",
     on_invalid: str = "raise",
@@ -262,7 +284,9 @@ def fit_many(
             For unequal lengths: ``xs, weights = pad_batch(list_of_arrays)``.
         model: the :class:`~mle_jax.Gaussian` every member is fitted with.
         weights: optional ``(B, n)`` non-negative frequency weights or boolean mask.
-        optimizer, max_steps, tol, form, precondition: as in :func:`fit`, shared by all.
+        optimizer, max_steps, tol, missing, form, precondition: as in :func:`fit`, shared by
+            all (``missing="drop"`` gives incomplete rows weight 0; ``"fiml"`` pads each
+            member's patterns to one number with empty ones).
         init: ``None`` (as :func:`fit`), one start for all members, or one per member
             (``MvnParams`` with a leading ``B`` axis, or ``(means (B, d), covs (B, d, d))``).
         on_invalid: members that :func:`fit` would reject: ``"raise"`` (default) raises one
@@ -286,7 +310,7 @@ def fit_many(
         >>> bool(np.allclose(res.mean, xs.mean(axis=1), atol=1e-8))
         True
     """
-    model = _check_options(model, max_steps, form, precondition)
+    model = _check_options(model, max_steps, form, precondition, missing)
     if on_invalid not in _ON_INVALID:
         raise ValueError(f"on_invalid must be one of {_ON_INVALID}, got {on_invalid!r}")
     if batch_size == "auto":
@@ -298,10 +322,13 @@ def fit_many(
         raise ValueError(
             f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}"
         )
-    data = collect(xs, weights, raw=form == "raw", batched=True)
+    data = collect(xs, weights, raw=form == "raw", batched=True, missing=missing)
     stats = data.stats
     batch = stats.count.shape[0]
-    errors = _member_errors(xs, weights, stats, model)
+    if isinstance(stats, PatternStats):
+        errors = _pattern_errors(stats, model)
+    else:
+        errors = _member_errors(xs, weights, stats, model)
     if errors and on_invalid == "raise":
         shown = "\n".join(f"  {errors[k]}" for k in sorted(errors)[:10])
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
@@ -312,7 +339,13 @@ def fit_many(
         )
     bad = np.zeros(batch, bool)
     bad[list(errors)] = True
-    if bad.any():  # stand-ins that converge at step 0 and cannot touch the others
+    if bad.any() and isinstance(stats, PatternStats):  # a stand-in: one complete pattern
+        d = stats.mean.shape[-1]
+        ps = PatternStats(*(np.array(a, np.float64) for a in stats))
+        ps.mask[bad], ps.count[bad], ps.mean[bad], ps.scatter[bad] = 0.0, 0.0, 0.0, 0.0
+        ps.mask[bad, 0], ps.count[bad, 0], ps.scatter[bad, 0] = 1.0, d + 2.0, (d + 2.0) * np.eye(d)
+        data = data._replace(stats=ps)
+    elif bad.any():  # stand-ins that converge at step 0 and cannot touch the others
         d = stats.mean.shape[-1]
         cnt = np.where(bad, np.maximum(np.nan_to_num(stats.count), d + 2.0), stats.count)
         scatter = np.where(bad[:, None, None], cnt[:, None, None] * np.eye(d), stats.scatter)
@@ -352,7 +385,7 @@ def fit_many(
         nll=blank(res.nll),
         grad_norm=blank(res.grad_norm),
         loss_history=blank(res.loss_history),
-        count=jnp.asarray(np.where(bad, np.nan_to_num(stats.count), res.count), data.dtype),
+        count=jnp.asarray(np.where(bad, np.nan_to_num(total_count(stats)), res.count), data.dtype),
         converged=res.converged & keep,
         status=jnp.where(keep, res.status, Status.INVALID),
         num_steps=jnp.where(keep, res.num_steps, 0),

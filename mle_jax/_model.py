@@ -13,10 +13,10 @@ import numpy as np
 
 from . import _validate
 from ._bijections import num_tril
+from ._missing import PatternStats, check_identified
 from ._objective import Spec
 from ._standardise import Affine
 from .priors import LKJHalfNormal, NormalInverseWishart
-from .stats import SuffStats
 
 __all__ = ["COVARIANCES", "PRECONDITIONS", "Gaussian"]
 
@@ -134,8 +134,17 @@ class Gaussian:
         return text + (", fixed mean" if self.fix_mean is not None else "")
 
     # -- the data it needs ------------------------------------------------------------------
-    def check_data(self, stats: SuffStats, columns=None, name: str = "x") -> None:
-        """The checks this model needs of host statistics (count, constant/dependent columns)."""
+    def check_data(self, stats, columns=None, name: str = "x") -> None:
+        """The checks this model needs of host statistics (count, constant/dependent columns;
+        for pattern statistics of incomplete data, that every variance and covariance is
+        identified by the observed entries)."""
+        if isinstance(stats, PatternStats):
+            count = float(np.sum(stats.count))
+            if count <= 0:
+                raise ValueError(f"{name} has no rows with an observed entry")
+            if self.ridge == 0 and self.prior is None:
+                check_identified(stats, columns)
+            return
         count, d, ridge = float(stats.count), stats.mean.shape[-1], self.ridge
         if self.fix_cov is None and self.prior is None and self.covariance == "full":
             _validate.check_enough_samples(count, d, ridge, name=name)
@@ -176,34 +185,33 @@ class Gaussian:
             raise ValueError(f"the prior is for d = {int(dim)} but x has d = {d} column(s)")
 
     # -- how it is solved -------------------------------------------------------------------
-    def standardiser(self, stats: SuffStats, precondition: str = "whiten") -> Affine:
-        """The :class:`Affine` map of host statistics (any leading batch axes) to the
-        optimiser's units.
+    def standardiser(self, mean, cov, precondition: str = "whiten") -> Affine:
+        """The :class:`Affine` map from the optimiser's coordinates to the user's, built from
+        rough moments ``mean (..., d)``, ``cov (..., d, d)`` of the data (host float64).
 
-        ``"whiten"`` (default): centre at the sample mean and whiten with the Cholesky factor
-        of the sample covariance (plus ridge), which makes the Hessian at the optimum the same
-        for every data set; only for a full covariance, which is closed under affine maps.
+        ``"whiten"`` (default): centre at the mean and whiten with the Cholesky factor of the
+        covariance (plus ridge), which makes the Hessian at the optimum the same for every
+        data set; only for a full covariance, which is closed under affine maps.
         ``"scale"`` (and diag/spherical models, whatever is asked): centre and divide each
         column by its standard deviation (one common scale for a spherical covariance).
         ``"none"``: the user's own coordinates.
         """
-        count = np.asarray(stats.count, np.float64)
-        d = stats.mean.shape[-1]
+        mean = np.asarray(mean, np.float64)
+        d = mean.shape[-1]
         if precondition == "none":
-            return Affine.identity(d, tuple(count.shape))
-        scatter = np.asarray(stats.scatter, np.float64)
-        cov = scatter / count[..., None, None] + self.ridge * np.eye(d)
+            return Affine.identity(d, mean.shape[:-1])
+        cov = np.asarray(cov, np.float64) + self.ridge * np.eye(d)
         if precondition == "whiten" and self.covariance == "full":
             with np.errstate(all="ignore"):
                 try:
-                    return Affine.from_factor(stats.mean, np.linalg.cholesky(cov))
+                    return Affine.from_factor(mean, np.linalg.cholesky(cov))
                 except np.linalg.LinAlgError:
                     pass  # singular (allowed with a prior or a fixed covariance): scale
         var = cov.diagonal(axis1=-2, axis2=-1)
         if self.covariance == "spherical" and self.fix_cov is None:
             var = np.broadcast_to(var.mean(-1, keepdims=True), var.shape)
         ok = var > 1e-300
-        return Affine.from_factor(stats.mean, np.where(ok, np.sqrt(np.where(ok, var, 1.0)), 1.0))
+        return Affine.from_factor(mean, np.where(ok, np.sqrt(np.where(ok, var, 1.0)), 1.0))
 
     def spec(self, affine: Affine, *, univariate: bool, dtype) -> Spec:
         """Lower the model to its traced :class:`Spec` for data standardised by ``affine``."""

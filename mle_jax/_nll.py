@@ -138,8 +138,13 @@ def mean_nll(mean, chol, stats, x=None, weights=None, ridge=None) -> jax.Array:
         total = mvn_nll(mean, chol, x, weights)
     if ridge is None:
         return total / count
+    return total / count + ridge_penalty(chol, ridge)
+
+
+def ridge_penalty(chol: jax.Array, ridge: jax.Array) -> jax.Array:
+    """``tr(Sigma^{-1} R) / 2`` for ``Sigma = chol chol^T``: ``()``."""
     linv = _chol_inverse(chol)
-    return total / count + 0.5 * jnp.sum(jnp.matmul(linv, ridge, precision=HIGHEST) * linv)
+    return 0.5 * jnp.sum(jnp.matmul(linv, ridge, precision=HIGHEST) * linv)
 
 
 def normal_logpdf(x: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:

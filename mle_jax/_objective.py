@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._nll import mean_nll
+from ._missing import PatternStats, fiml_nll
+from ._nll import mean_nll, mvn_nll_stats, ridge_penalty
 from .stats import SuffStats
 
 __all__ = ["FreeParams", "Problem", "Spec", "free_from_mean_cov", "mean_chol", "objective"]
@@ -96,18 +97,23 @@ class Problem(NamedTuple):
     """What the jitted loop sees (a pytree of arrays; standardised units).
 
     Attributes:
-        stats: :class:`~mle_jax.stats.SuffStats` of the standardised data.
+        stats: :class:`~mle_jax.stats.SuffStats` of the standardised data, or
+            :class:`~mle_jax._missing.PatternStats` of incomplete data (scaled per column).
         x: ``(n, d)`` standardised data for ``form="raw"``, else ``None``.
         weights: ``(n,)`` frequency weights of ``x``, or ``None``.
-        ridge: ``(d, d)`` ridge matrix in standardised units, or ``None`` (no ridge).
+        ridge: ``(d, d)`` ridge matrix in the units of ``stats``, or ``None`` (no ridge).
         spec: the :class:`Spec`.
+        precond: ``None``, or an affine map (zero shift) from the optimiser's coordinates to
+            those of ``stats``: pattern statistics can only be scaled per column, so the rest
+            of the whitening acts on the parameters.
     """
 
-    stats: SuffStats
+    stats: Any
     x: Any
     weights: Any
     ridge: Any
     spec: Spec
+    precond: Any = None
 
 
 # ----------------------------------------------------------------------------- pure maps
@@ -159,14 +165,44 @@ def log_prior(spec: Spec, mean, chol) -> jax.Array:
     return prior(mean_u, cov_u)
 
 
+def count(problem: Problem) -> jax.Array:
+    """``()`` number of samples (rows; the sum of the weights)."""
+    if isinstance(problem.stats, PatternStats):
+        return jnp.sum(problem.stats.count)
+    return problem.stats.count
+
+
+def _in_data_units(mean, chol, problem: Problem):
+    if problem.precond is None:
+        return mean, chol
+    return problem.precond.from_std(mean, chol)
+
+
+def _stats_nll(mean, chol, st) -> jax.Array:
+    if isinstance(st, PatternStats):
+        return fiml_nll(mean, chol, st)
+    return mvn_nll_stats(mean, chol, st.count, st.mean, st.scatter)
+
+
+def data_nll(mean, chol, problem: Problem) -> jax.Array:
+    """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)``."""
+    return _stats_nll(*_in_data_units(mean, chol, problem), problem.stats)
+
+
 def objective(free: FreeParams, problem: Problem) -> jax.Array:
     """Mean NLL per sample (+ ridge penalty, - log prior / count) of a standardised problem."""
     spec = problem.spec
     mean, chol = mean_chol(spec, free)
     p = problem
-    value = mean_nll(mean, chol, p.stats, p.x, p.weights, p.ridge)
+    if isinstance(p.stats, SuffStats) and p.precond is None:
+        value = mean_nll(mean, chol, p.stats, p.x, p.weights, p.ridge)
+    else:
+        mean_d, chol_d = _in_data_units(mean, chol, p)
+        value = _stats_nll(mean_d, chol_d, p.stats) / count(p)
+        if p.ridge is not None:
+            value = value + ridge_penalty(chol_d, p.ridge)
     if spec.has_prior:
-        value = value - log_prior(spec, mean, chol) / p.stats.count
+        value = value - log_prior(spec, mean, chol) / count(p)
     return value
 
 

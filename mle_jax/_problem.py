@@ -17,11 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
+from ._missing import PatternStats
+from ._missing_em import em
 from ._model import Gaussian
 from ._objective import FreeParams, Problem, init_free
 from ._result import FitResult
 from ._standardise import Affine
-from ._statistics import Data
+from ._statistics import Data, moments, observed_counts, total_count
 from ._types import HIGHEST, Estimate, Status
 from .stats import SuffStats
 
@@ -29,36 +31,92 @@ __all__ = ["Prepared", "prepare", "result", "start"]
 
 
 class Prepared(NamedTuple):
-    """A standardised problem and how it was made (host side)."""
+    """A standardised problem and how it was made (host side).
+
+    Attributes:
+        problem: what the loop sees.
+        affine: the map from the optimiser's coordinates to the user's (all parameters).
+        data: the data's statistics in user units.
+        model: the model.
+        nll_offset: ``(...)`` float64: add to a total NLL in the problem's units to get the
+            user's (``sum_j observed_j log A_jj`` of the map of the data).
+    """
 
     problem: Problem
     affine: Affine
     data: Data
     model: Gaussian
+    nll_offset: np.ndarray
 
 
 def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepared:
-    """The standardised :class:`Problem` of checked data under ``model``."""
+    """The standardised :class:`Problem` of checked data under ``model``.
+
+    Complete statistics are mapped by the whole standardiser ``A``. Pattern statistics of
+    incomplete data can only be mapped column by column (an observed sub-vector of ``A^{-1} x``
+    would need the missing entries), so they are scaled by ``D = diag(row norms of A)`` and
+    the rest, ``D^{-1} A``, preconditions the parameters instead (``Problem.precond``).
+    """
     stats, dtype = data.stats, data.dtype
     d = stats.mean.shape[-1]
     model.check_dim(d, data.univariate)
-    affine = model.standardiser(stats, precondition)
+    mean0, cov0 = moments(stats)
+    if isinstance(stats, PatternStats) and precondition == "whiten":
+        mean0, cov0 = _em_moments(stats, mean0, cov0)
+    affine = model.standardiser(mean0, cov0, precondition)
     cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    precond = None
+    data_map = affine
+    if isinstance(stats, PatternStats):
+        scale = np.sqrt(np.sum(affine.factor**2, axis=-1))  # D, the row norms of A
+        data_map = Affine.from_factor(affine.shift, scale)
+        factor = affine.factor / scale[..., :, None]  # D^{-1} A, lower triangular
+        if not np.array_equal(factor, np.broadcast_to(np.eye(d), factor.shape)):
+            zero = np.zeros_like(affine.shift)
+            precond = jax.tree.map(cast, Affine(zero, factor, np.linalg.inv(factor)))
+        std_stats = jax.tree.map(cast, _scale_patterns(stats, affine.shift, scale))
+    else:
+        std_stats = SuffStats(*(cast(a) for a in affine.stats_to_std(stats)))
     x = None
     if data.x is not None:  # form="raw": the data themselves, on their devices
         inv_t = cast(np.swapaxes(affine.inverse, -1, -2))
         x = jnp.matmul(data.x - cast(affine.shift)[..., None, :], inv_t, precision=HIGHEST)
     ridge = None
     if model.ridge:
-        ridge = cast(model.ridge * affine.inverse @ np.swapaxes(affine.inverse, -1, -2))
+        inv = data_map.inverse
+        ridge = cast(model.ridge * inv @ np.swapaxes(inv, -1, -2))
     spec = model.spec(affine, univariate=data.univariate, dtype=dtype)
-    if spec.prior_data is not None and stats.count.ndim:  # one prior for every member
-        shape = stats.count.shape
-        prior = jax.tree.map(lambda a: jnp.broadcast_to(a, (*shape, *a.shape)), spec.prior_data)
+    batch = np.shape(stats.count)[: -1 if isinstance(stats, PatternStats) else None]
+    if spec.prior_data is not None and batch:  # one prior for every member
+        prior = jax.tree.map(lambda a: jnp.broadcast_to(a, (*batch, *a.shape)), spec.prior_data)
         spec = dataclasses.replace(spec, prior_data=prior)
-    std_stats = SuffStats(*(cast(a) for a in affine.stats_to_std(stats)))
-    problem = Problem(std_stats, x, data.weights, ridge, spec)
-    return Prepared(problem, affine, data, model)
+    problem = Problem(std_stats, x, data.weights, ridge, spec, precond)
+    diag = data_map.factor.diagonal(axis1=-2, axis2=-1)
+    offset = np.sum(observed_counts(stats) * np.log(diag), axis=-1)
+    return Prepared(problem, affine, data, model, offset)
+
+
+_EM_STEPS = 20  # docs/design-notes.md, "Missing data: start and preconditioner"
+_em_jit = jax.jit(em, static_argnames=("max_iter",))
+
+
+def _em_moments(ps: PatternStats, mean0, cov0):
+    """A few EM steps from the pairwise moments: the preconditioner of incomplete data."""
+    lift = jax.vmap if np.ndim(ps.count) > 1 else (lambda f: f)
+    one = lambda p, m, c: _em_jit(p, m, c, max_iter=_EM_STEPS)[:2]  # noqa: E731
+    mean, cov = lift(one)(ps, mean0, cov0)
+    mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
+    ok = np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov) > 0)
+    return (mean, cov) if ok else (mean0, cov0)
+
+
+def _scale_patterns(ps: PatternStats, shift, scale) -> PatternStats:
+    """Pattern statistics of ``(x - shift) / scale`` (observed coordinates only)."""
+    mask = np.asarray(ps.mask)
+    inv = 1.0 / scale[..., None, :]
+    mean = (ps.mean - shift[..., None, :]) * inv * mask
+    scatter = ps.scatter * inv[..., :, None] * inv[..., None, :]
+    return PatternStats(mask, ps.count, mean, scatter)
 
 
 def as_init(init, d: int) -> MvnParams:
@@ -102,11 +160,12 @@ def start(init, prep: Prepared) -> FreeParams:
     ridge), a cheap start that is not the answer for correlated data.
     """
     stats, affine = prep.data.stats, prep.affine
-    batch = tuple(np.shape(stats.count))
+    batch = tuple(np.shape(stats.mean)[: -1 - isinstance(stats, PatternStats)])
     d = stats.mean.shape[-1]
     if init is None:
-        var = stats.scatter.diagonal(axis1=-2, axis2=-1) / stats.count[..., None]
-        mean, chol = stats.mean, np.sqrt(var + prep.model.ridge)[..., None] * np.eye(d)
+        mean, cov = moments(stats)
+        var = cov.diagonal(axis1=-2, axis2=-1)
+        chol = np.sqrt(var + prep.model.ridge)[..., None] * np.eye(d)
     else:
         params = as_init(init, d)
         mean, chol = params.mean, chol_from_raw(params.chol_raw)
@@ -138,8 +197,8 @@ def result(prep: Prepared, state, final_nll) -> FitResult:
     """Map a finished loop state (see :func:`mle_jax._solve.solve`) back to user units."""
     affine, data = prep.affine, prep.data
     dtype = data.dtype
-    count = np.asarray(data.stats.count, np.float64)
-    offset = affine.nll_offset(count)
+    count = total_count(data.stats)
+    offset = prep.nll_offset
     best = state.best  # host numpy from here: no per-op device dispatches, any batch axes
     mean, chol = affine.from_std(
         np.asarray(best.mean, np.float64), chol_from_raw(np.asarray(best.chol_raw, np.float64))

@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from . import _progress
-from ._nll import mvn_nll_stats
-from ._objective import FreeParams, Problem, objective, to_mvn
+from ._objective import FreeParams, Problem, data_nll, objective, to_mvn
 from ._types import Status
 
 __all__ = ["default_optimizer", "default_tol", "finish", "solve", "solve_jit"]
@@ -191,9 +190,7 @@ def finish(state: _State, problem: Problem):
         best=full(state.best),
         path=None if state.path is None else jax.vmap(full)(state.path),
     )
-    st = problem.stats
-    final_nll = mvn_nll_stats(state.best.mean, state.best.chol, st.count, st.mean, st.scatter)
-    return state, final_nll
+    return state, data_nll(state.best.mean, state.best.chol, problem)
 
 
 solve_jit = jax.jit(solve, static_argnames=("optimizer", "max_steps", "record_path", "progress"))

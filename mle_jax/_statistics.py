@@ -13,6 +13,12 @@ memory map, iterator of chunks         one streamed pass of merged chunks (:mod:
 
 ``fit``, ``fit_many`` and ``closed_form`` all call :func:`collect`. Validation reads what it
 needs off the statistics (finiteness from the sums): no extra pass over the data.
+
+Missing values (NaN) are an error by default (``missing="raise"``). ``missing="drop"`` keeps
+the complete rows; ``missing="fiml"`` reduces the data to per-pattern statistics
+(:class:`~mle_jax._missing.PatternStats`, on the host, merged chunk by chunk for streams), the
+statistics of the observed-data likelihood. Data without NaN give the complete statistics
+whatever ``missing`` says.
 """
 
 from __future__ import annotations
@@ -23,11 +29,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _shard, _stream, _validate
+from . import _missing, _shard, _stream, _validate
+from ._missing import PatternStats, merge_pattern_stats, pattern_stats
 from ._stats_np import suff_stats_np
 from .stats import SuffStats, suff_stats
 
-__all__ = ["Data", "collect", "float_dtype"]
+__all__ = [
+    "MISSING",
+    "Data",
+    "collect",
+    "float_dtype",
+    "moments",
+    "observed_counts",
+    "total_count",
+]
+
+MISSING = ("raise", "drop", "fiml")
 
 
 class Data(NamedTuple):
@@ -35,7 +52,7 @@ class Data(NamedTuple):
 
     Attributes:
         stats: host float64 :class:`SuffStats` in the user's units (leading ``(B,)`` axis for
-            a batch).
+            a batch), or :class:`~mle_jax._missing.PatternStats` for ``missing="fiml"``.
         univariate: the data were 1-D (``(n,)``, or ``(B, n)`` for a batch).
         dtype: the compute dtype.
         x: ``(..., n, d)`` device data, kept for ``form="raw"`` only; else ``None``.
@@ -63,7 +80,15 @@ def _host(stats) -> SuffStats:
     return SuffStats(*(np.asarray(a, np.float64) for a in stats))
 
 
-def collect(x, weights=None, *, raw: bool = False, batched: bool = False, columns=None) -> Data:
+def collect(
+    x,
+    weights=None,
+    *,
+    raw: bool = False,
+    batched: bool = False,
+    columns=None,
+    missing: str = "raise",
+) -> Data:
     """Validate ``x`` and reduce it to :class:`Data` (see the module docstring).
 
     Raises:
@@ -74,8 +99,16 @@ def collect(x, weights=None, *, raw: bool = False, batched: bool = False, column
         columns = [str(c) for c in x.columns]
         x = x.to_numpy()
     columns = None if columns is None else tuple(str(c) for c in columns)
+    if missing != "raise" and raw:
+        raise ValueError(
+            f"missing={missing!r} works on statistics; use form='stats' (the default), not 'raw'"
+        )
     if batched:
-        return _collect_batch(x, weights, raw=raw, columns=columns)
+        return _collect_batch(x, weights, raw=raw, columns=columns, missing=missing)
+    if missing != "raise":
+        holes = _with_holes(x, weights, columns, missing)
+        if holes is not None:
+            return holes
     if _stream.is_stream(x):
         if raw:
             raise ValueError(
@@ -110,17 +143,134 @@ def collect(x, weights=None, *, raw: bool = False, batched: bool = False, column
     return Data(stats, univariate, dtype, xj if raw else None, wj if raw else None, columns)
 
 
+def _with_holes(x, weights, columns, missing: str) -> Data | None:
+    """``missing="drop"``/``"fiml"``: statistics of data with NaN on the host; ``None`` when
+    the data (not a stream) have no NaN, which then take the complete-data road."""
+    if _stream.is_stream(x):
+        return _stream_holes(x, weights, columns, missing)
+    if _shard.is_global(x):
+        raise ValueError(
+            f"missing={missing!r} needs the rows on this host; a multi-process array is not "
+            "supported yet: compute the pattern statistics per process (mle_jax.missing)"
+        )
+    x, univariate = _validate.as_data(x)
+    host = np.asarray(x)
+    if not np.isnan(host).any():
+        return None
+    if np.isinf(host).any():
+        _validate.raise_nonfinite(host)
+    dtype = float_dtype(host.dtype)
+    xs = host[:, None] if univariate else host
+    if weights is not None:
+        _validate.check_weights(weights, xs.shape[0])
+    stats, empty = _reduce_holes(xs, weights, missing, columns)
+    return Data(stats, univariate, dtype, columns=columns)
+
+
+def _reduce_holes(xs, weights, missing: str, columns, where: str = "x"):
+    """``(stats, rows dropped)`` of an ``(n, d)`` host block with NaN."""
+    rows = np.isnan(xs).any(axis=1)
+    if missing == "drop":
+        keep = ~rows
+        if not keep.any():
+            raise ValueError(f"every row of {where} has a missing value: missing='drop' keeps none")
+        w = None if weights is None else np.asarray(weights)[keep]
+        _warn_dropped(int(rows.sum()), len(xs), "have a missing value (missing='drop')")
+        return SuffStats(*suff_stats_np(np.ascontiguousarray(xs[keep]), w)), int(rows.sum())
+    ps, empty = pattern_stats(xs, weights)
+    if empty:
+        _warn_dropped(empty, len(xs), "have no observed entry")
+    return ps, empty
+
+
+def _warn_dropped(k: int, n: int, why: str) -> None:
+    import warnings
+
+    warnings.warn(f"dropped {k} of {n} rows that {why}", UserWarning, stacklevel=5)
+
+
+def _stream_holes(x, weights, columns, missing: str) -> Data:
+    """A memory map or an iterator of chunks with NaN: pattern statistics merged chunk by
+    chunk (``"drop"``: of the complete rows, one pattern)."""
+    if weights is not None and not isinstance(x, np.memmap):
+        raise ValueError("yield (x_chunk, w_chunk) pairs instead of passing weights=")
+    total, d, univariate, dtype = None, None, None, None
+    for i, (chunk, w) in enumerate(_stream.chunks(x, weights)):
+        chunk, uni = _validate.as_data(chunk, name=f"chunk {i}")
+        block = np.asarray(chunk, np.float64)
+        block = block[:, None] if uni else block
+        if d is None:
+            d, univariate, dtype = block.shape[1], uni, float_dtype(np.asarray(chunk).dtype)
+        elif block.shape[1] != d:
+            raise ValueError(f"chunk {i} has {block.shape[1]} column(s); the first had {d}")
+        if np.isinf(block).any():
+            _validate.raise_nonfinite(block, name=f"chunk {i}")
+        if missing == "drop":
+            keep = ~np.isnan(block).any(axis=1)
+            block, w = block[keep], None if w is None else np.asarray(w)[keep]
+        if len(block) == 0:
+            continue
+        ps, _ = pattern_stats(block, w)
+        total = ps if total is None else merge_pattern_stats(total, ps)
+    if total is None or not np.sum(total.count) > 0:
+        raise ValueError("x has no rows to fit (after dropping rows with missing values)")
+    if missing == "drop" or np.all(total.mask > 0):
+        full = np.all(total.mask > 0, axis=1)
+        stats = SuffStats(total.count[full][0], total.mean[full][0], total.scatter[full][0])
+        return Data(stats, bool(univariate), dtype, columns=columns)
+    return Data(total, bool(univariate), dtype, columns=columns)
+
+
+def moments(stats):
+    """Rough ``(mean, cov)`` of host statistics: the sample moments of complete data, the
+    pairwise-available moments of pattern statistics (:func:`mle_jax._missing.start`); any
+    leading batch axes."""
+    if isinstance(stats, PatternStats):
+        if np.ndim(stats.count) == 1:
+            return _missing.start(stats)
+        pairs = [moments(PatternStats(*(a[k] for a in stats))) for k in range(len(stats.count))]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+    count = np.asarray(stats.count, np.float64)
+    return np.asarray(stats.mean), np.asarray(stats.scatter) / count[..., None, None]
+
+
+def total_count(stats) -> np.ndarray:
+    """``(...)`` number of rows (sum of the weights) of complete or pattern statistics."""
+    count = np.asarray(stats.count, np.float64)
+    return count.sum(-1) if isinstance(stats, PatternStats) else count
+
+
+def observed_counts(stats) -> np.ndarray:
+    """``(..., d)`` number of rows that observe each column (the count for complete data)."""
+    if isinstance(stats, PatternStats):
+        return np.einsum("...p,...pj->...j", stats.count, stats.mask)
+    count = np.asarray(stats.count, np.float64)
+    return np.broadcast_to(count[..., None], np.shape(stats.mean))
+
+
 @jax.jit
 def _batch_stats(x, w):
     return jax.vmap(suff_stats)(x, w)
 
 
-def _collect_batch(xs, weights, *, raw: bool, columns) -> Data:
+def _collect_batch(xs, weights, *, raw: bool, columns, missing: str) -> Data:
     xs, univariate = _as_batch(xs)
     dtype = float_dtype(xs.dtype)
     batch, n = xs.shape[:2]
     if weights is not None:
         weights = _check_batch_weights(weights, (batch, n))
+    if missing != "raise":
+        host = np.asarray(xs)
+        holes = np.isnan(host)
+        if holes.any():
+            host = host[..., None] if univariate else host
+            rows = holes if univariate else holes.any(axis=-1)
+            if missing == "drop":  # incomplete rows get weight 0
+                w = np.ones((batch, n)) if weights is None else np.asarray(weights, np.float64)
+                xs, weights = np.where(np.isnan(host), 0.0, host), np.where(rows, 0.0, w)
+                xs = xs[..., 0] if univariate else xs
+            else:
+                return Data(_batch_patterns(host, weights), univariate, dtype, columns=columns)
     xj = jnp.asarray(xs, dtype)
     xj = xj[..., None] if univariate else xj
     wj = jnp.ones((batch, n), dtype) if weights is None else jnp.asarray(weights, dtype)
@@ -159,3 +309,18 @@ def _check_batch_weights(weights, shape):
     if np.any(w < 0):
         raise ValueError(f"weights must be non-negative; {int((w < 0).sum())} are negative")
     return w
+
+
+def _batch_patterns(xs, weights) -> PatternStats:
+    """Pattern statistics of each member, padded to one number of patterns (zero counts)."""
+    members = [
+        pattern_stats(x, None if weights is None else weights[k])[0] for k, x in enumerate(xs)
+    ]
+    size = max(len(p.count) for p in members)
+
+    def pad(a):
+        return np.concatenate([a, np.zeros((size - a.shape[0], *a.shape[1:]))])
+
+    return PatternStats(
+        *(np.stack([pad(getattr(p, f)) for p in members]) for f in PatternStats._fields)
+    )

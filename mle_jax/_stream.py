@@ -144,6 +144,42 @@ class _Accumulator:
         return stats, bool(self.univariate), self.dtype
 
 
+def chunks(x, weights=None, *, chunk_bytes: int | None = None):
+    """Iterate a memory map (blocks of rows, pages released after use) or an iterator of
+    chunks as ``(chunk, weights_or_None)`` pairs (arrays, DataFrames read as arrays)."""
+    if isinstance(x, np.memmap):
+        chunk_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
+        x, _ = _validate.as_data(x)
+        n = x.shape[0]
+        w_all = None
+        if weights is not None:
+            w_all = np.asarray(weights) if not isinstance(weights, np.memmap) else weights
+            if w_all.shape != (n,):
+                raise ValueError(f"weights must have shape ({n},) to match x, got {w_all.shape}")
+        width = 1 if x.ndim == 1 else x.shape[1]
+        rows = max(256, 1 << max(0, (chunk_bytes // (width * x.itemsize)).bit_length() - 1))
+        mm = getattr(x, "_mmap", None) if getattr(x, "mode", None) == "r" else None
+        for start in range(0, n, rows):
+            block = x[start : start + rows]
+            yield block, None if w_all is None else w_all[start : start + rows]
+            _release(block, mm)
+        return
+    if weights is not None:
+        raise ValueError(
+            "weights= cannot be combined with an iterator of chunks; yield (x_chunk, w_chunk) "
+            "pairs instead"
+        )
+    for chunk in x:
+        w = None
+        if isinstance(chunk, tuple) and len(chunk) == 2:
+            chunk, w = chunk
+        if hasattr(chunk, "to_numpy") and not hasattr(chunk, "dtype"):
+            chunk = chunk.to_numpy()
+        if isinstance(chunk, list):
+            chunk = np.asarray(chunk)
+        yield chunk, w
+
+
 def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=None):
     """One pass of mergeable statistics over a memory map or an iterator of chunks.
 
@@ -158,38 +194,14 @@ def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=Non
     Returns:
         ``(stats, univariate, dtype)``: host float64 :class:`SuffStats` of all the data.
     """
-    chunk_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
-    if isinstance(x, np.memmap):
-        acc = _Accumulator("x", columns)
-        x, _ = _validate.as_data(x)
-        n = x.shape[0]
-        if weights is not None:
-            w_all = np.asarray(weights) if not isinstance(weights, np.memmap) else weights
-            if w_all.shape != (n,):
-                raise ValueError(f"weights must have shape ({n},) to match x, got {w_all.shape}")
-        width = 1 if x.ndim == 1 else x.shape[1]
-        rows = max(256, 1 << max(0, (chunk_bytes // (width * x.itemsize)).bit_length() - 1))
-        mm = getattr(x, "_mmap", None) if getattr(x, "mode", None) == "r" else None
-        for start in range(0, n, rows):
-            block = x[start : start + rows]
-            wb = None if weights is None else w_all[start : start + rows]
-            acc.add(block, wb, rows, f"x rows {start}:{start + block.shape[0]}")
-            _release(block, mm)
-        return acc.result()
-    if weights is not None:
-        raise ValueError(
-            "weights= cannot be combined with an iterator of chunks; yield (x_chunk, w_chunk) "
-            "pairs instead"
-        )
-    acc = _Accumulator("the iterator", columns)
-    for i, chunk in enumerate(x):
-        w = None
-        if isinstance(chunk, tuple) and len(chunk) == 2:
-            chunk, w = chunk
-        if hasattr(chunk, "to_numpy") and not hasattr(chunk, "dtype"):
-            chunk = chunk.to_numpy()
-        if isinstance(chunk, list):
-            chunk = np.asarray(chunk)
+    memmap = isinstance(x, np.memmap)
+    acc = _Accumulator("x" if memmap else "the iterator", columns)
+    start = 0
+    for i, (chunk, w) in enumerate(chunks(x, weights, chunk_bytes=chunk_bytes)):
         m = chunk.shape[0] if hasattr(chunk, "shape") and len(chunk.shape) else 0
-        acc.add(chunk, w, _bucket(max(m, 1)), f"chunk {i}")
+        if memmap:
+            acc.add(chunk, w, _bucket(max(m, 1)), f"x rows {start}:{start + m}")
+            start += m
+        else:
+            acc.add(chunk, w, _bucket(max(m, 1)), f"chunk {i}")
     return acc.result()

@@ -73,7 +73,14 @@ def raise_nonfinite(x, name: str = "x") -> None:
         places = ", ".join(f"[{int(i)}, {int(j)}]" for i, j in where)
     raise ValueError(
         f"{name} contains {nan + inf} non-finite value(s) ({nan} NaN, {inf} inf), first at "
-        f"{places}; drop or impute those rows first"
+        f"{places}; "
+        + (
+            "NaN marks a missing entry: pass missing='fiml' to fit the observed-data "
+            "likelihood, or missing='drop' for the complete rows only (which biases the "
+            "estimate unless values are missing completely at random)"
+            if inf == 0
+            else "inf is not a number mle_jax can fit: fix or remove those entries"
+        )
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.stats import norm
 
-from .._objective import free_from_mean_cov, mean_chol, objective
+from .._objective import count, free_from_mean_cov, mean_chol, objective
 from .._problem import Prepared, prepare
 from .._statistics import Data
 from .._types import ConvergenceWarning, Estimate
@@ -94,8 +94,8 @@ def theta(spec, free):
 def param_covariance(problem, free):
     """Pure, unbatched: ``(Cov(theta), H^{-1})`` at ``free`` (see the module docstring)."""
     flat, unravel = ravel_pytree(free)
-    count = problem.stats.count
-    hess = jax.hessian(lambda u: count * objective(unravel(u), problem))(flat)
+    n = count(problem)
+    hess = jax.hessian(lambda u: n * objective(unravel(u), problem))(flat)
     eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
     vu = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(hess), True), eye)
     jac = jax.jacfwd(lambda u: theta(problem.spec, unravel(u)))(flat)

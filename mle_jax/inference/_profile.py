@@ -16,6 +16,7 @@ import numpy as np
 
 from .._objective import objective
 from .._solve import default_optimizer, default_tol, solve_jit
+from .._statistics import total_count
 from .._types import ConvergenceWarning, Status
 from ._errors import _param_covariance, setup, theta, warn_unconverged, z_value
 
@@ -88,8 +89,8 @@ class _Profiler:
         self.kind, self.idx = kind, idx
         self.prep, self.spec, self.free = prep, spec, free
         self.dtype = prep.data.dtype
-        self.count = float(result.stats.count)
-        self.const = float(prep.affine.nll_offset(self.count))
+        self.count = float(total_count(result.stats))
+        self.const = float(prep.nll_offset)
         self.shift = prep.affine.shift
         self.scale = prep.affine.factor.diagonal()
         self.optimizer = default_optimizer() if optimizer is None else optimizer

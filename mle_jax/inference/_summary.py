@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
+from .._missing import PatternStats, missing_fraction
 from ._errors import names, standard_errors, z_value
 from ._profile import profile_interval
 
@@ -171,6 +172,7 @@ def summary(
         model=opts.describe(d),
         prior=opts.prior is not None,
         ridge=opts.ridge,
+        missing_lines=_missing_lines(result.stats, columns, d),
         ll=ll,
         aic=a,
         bic=b,
@@ -213,6 +215,7 @@ def _format(
     model,
     prior,
     ridge,
+    missing_lines,
     ll,
     aic,
     bic,
@@ -244,6 +247,7 @@ def _format(
         pair("Method:", method, "Log-likelihood:", f"{ll:.4f}"),
         pair("Parameters:", str(k), "AIC:", f"{aic:.4f}"),
         pair("Converged:", str(converged), "BIC:", f"{bic:.4f}"),
+        *missing_lines,
         "=" * line_width,
         header,
         "-" * line_width,
@@ -264,3 +268,16 @@ def _format(
 
 def _cell(value, width: int, digits: int) -> str:
     return " " * width if np.isnan(value) else f"{value:>{width}.{digits}f}"
+
+
+def _missing_lines(stats, columns, d: int) -> list:
+    """For incomplete data: the number of patterns and the share missing per column."""
+    if not isinstance(stats, PatternStats):
+        return []
+    share, patterns = missing_fraction(stats)
+    labels = list(columns) if columns is not None else [str(j) for j in range(d)]
+    cells = ", ".join(f"{lab} {100 * s:.1f}%" for lab, s in zip(labels, share, strict=True))
+    return [
+        f"Missing data: FIML (observed-data likelihood), {patterns} missingness patterns",
+        f"Share missing: {cells}",
+    ]
