@@ -322,13 +322,17 @@ def _qq_band_cached(n, d, level, simultaneous, estimated, num_sim, seed):
             a_f, b_f = 0.5 * d, 0.5 * (n - d - 1)
             cdf = lambda q: np.asarray(betainc(a_f, b_f, np.clip(q / (n - 1), 0, 1)))  # noqa: E731
 
-            def ppf(u):
+            def ppf_estimated(u):
                 return (n - 1) * beta_ppf(u, a_f, b_f)
+
+            ppf = ppf_estimated
         else:
             cdf = lambda q: np.asarray(gammainc(0.5 * d, 0.5 * q))  # noqa: E731
 
-            def ppf(u):
+            def ppf_known(u):
                 return chi2_ppf(np.minimum(u, np.nextafter(1.0, 0.0)), d)
+
+            ppf = ppf_known
 
         if simultaneous:
             g = _calibrate(n, d, cdf, betainc, level, estimated, num_sim, seed)
@@ -348,10 +352,10 @@ def _calibrate(n, d, cdf, betainc, level, estimated, num_sim, seed, k=12):
 
     For each simulated set the smallest tail probability over its ``n`` sorted points is
     needed. The exact ``Beta(i, n - i + 1)`` tail probabilities are computed only at the
-    ``k`` most extreme points of each side (standardised by the simulated quartiles), and always at the
-    ``k`` first and last points (where the Beta laws are most skewed): the minimum is among
-    them, and the cost stays ``O(num_sim k)`` special-function calls instead of
-    ``O(num_sim n)``.
+    ``k`` most extreme points of each side (standardised by the simulated quartiles), and
+    always at the ``k`` first and last points (where the Beta laws are most skewed): the
+    minimum is among them, and the cost stays ``O(num_sim k)`` special-function calls
+    instead of ``O(num_sim n)``.
     """
     rng = np.random.default_rng(seed)
     i = np.arange(1, n + 1, dtype=np.float64)

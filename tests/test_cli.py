@@ -398,7 +398,11 @@ def test_entry_point_subprocess(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-def test_demo_table_and_figures(capsys, tmp_path):
+def test_demo_table_and_figures(capsys, tmp_path, monkeypatch):
+    from mle_jax import plotting
+
+    real = plotting.story_figures  # a GIF of 3 frames: checked for validity, not looks
+    monkeypatch.setattr(plotting, "story_figures", lambda *a, **k: real(*a, **k, gif_frames=3))
     code, out, _ = run(capsys, "demo", "--n", "300", "--out", str(tmp_path / "figs"))
     assert code == 0
     assert "L-BFGS (default)" in out and "converged" in out
@@ -407,17 +411,52 @@ def test_demo_table_and_figures(capsys, tmp_path):
     assert names == [
         "01_one_point.png",
         "02_likelihood_curve.png",
-        "03_grid_search.png",
-        "04_descent_paths.png",
-        "05_loss_history.png",
-        "06_multivariate_ellipses.png",
-        "07_qq_mahalanobis.png",
+        "03_zero_derivative.png",
+        "04_grid_search.png",
+        "05_descent_paths.png",
+        "06_loss_history.png",
+        "07_raw_vs_whitened.png",
+        "08_multivariate_ellipses.png",
+        "09_qq_mahalanobis.png",
     ]
+    assert (tmp_path / "figs" / "05_descent_paths.gif").exists()
     for p in pngs:
         assert p.stat().st_size > 20_000
         assert str(p) in out
 
 
-def test_demo_without_out_prints_table_only(capsys):
+def test_demo_without_out_writes_to_a_named_folder(capsys, tmp_path, monkeypatch):
+    from mle_jax import plotting
+
+    calls = []
+
+    def fake(out, **kwargs):
+        calls.append(out)
+        return [f"{out}/01.png", f"{out}/02.png"]
+
+    monkeypatch.setattr(plotting, "story_figures", fake)
+    monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "demo", "--n", "200")
-    assert code == 0 and "wrote" not in out and "Adam (lr 0.02)" in out
+    assert code == 0 and "Adam (lr 0.02)" in out
+    assert calls == ["./mle_jax_demo_figures"]
+    (line,) = [ln for ln in out.splitlines() if "figures" in ln and "wrote" in ln]
+    assert line == "wrote 2 figures to ./mle_jax_demo_figures/ (--out DIR chooses the folder)"
+
+
+def test_demo_without_matplotlib_prints_table_and_a_hint(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "demo", "--n", "200")
+    assert code == 0 and err == ""
+    assert "Adam (lr 0.02)" in out and "wrote" not in out
+    assert out.strip().splitlines()[-1] == (
+        "figures: matplotlib is not installed; pip install 'mle_jax[plot]' for figures"
+    )
+    assert not (tmp_path / "mle_jax_demo_figures").exists()
+
+
+def test_demo_default_folder_is_a_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mle_jax_demo_figures").write_text("")
+    code, out, err = run(capsys, "demo", "--n", "200")
+    assert_one_line_error(code, out, err, "mle_jax_demo_figures: exists and is not a directory")

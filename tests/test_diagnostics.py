@@ -12,7 +12,10 @@ from mle_jax import diagnostics as dg
 def test_no_matplotlib_or_scipy_import():
     import subprocess
 
-    code = "import sys, mle_jax.diagnostics; print('matplotlib' in sys.modules, 'scipy' in sys.modules)"
+    code = (
+        "import sys, mle_jax.diagnostics; "
+        "print('matplotlib' in sys.modules, 'scipy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 

@@ -302,16 +302,13 @@ def test_animate_descent_bivariate_ellipse(tmp_path):
         plotting.animate_descent(x, {"no path": mj.fit(x)}, out=str(tmp_path / "f.gif"))
 
 
-def test_story_figures(tmp_path, monkeypatch):
+def test_story_figures(tmp_path):
     from matplotlib.image import imread
 
-    # fewer, smaller frames: the GIF is checked for validity, not looks
-    real = plotting.animate_descent
-    monkeypatch.setattr(
-        plotting, "animate_descent", lambda *a, **k: real(*a, **{**k, "max_frames": 3, "hold": 0})
-    )
-    paths = plotting.story_figures(str(tmp_path), seed=1, n=200)
-    assert len(paths) == 9 and all(p.startswith(str(tmp_path)) for p in paths)
+    # a GIF of 3 frames: checked for validity, not looks
+    paths = plotting.story_figures(str(tmp_path), seed=1, n=200, gif_frames=3)
+    assert len(paths) == 10 and all(p.startswith(str(tmp_path)) for p in paths)
+    assert any(p.endswith("07_raw_vs_whitened.png") for p in paths)
     for p in paths:
         if p.endswith(".gif"):
             from PIL import Image
@@ -322,3 +319,55 @@ def test_story_figures(tmp_path, monkeypatch):
             img = imread(p)
             assert min(img.shape[:2]) >= 300
             assert 0.03 < np.mean(np.any(img[..., :3] < 0.95, axis=-1)) < 0.97
+
+
+@pytest.mark.parametrize("std", [2.0, 0.3])
+def test_hessian_condition_closed_form(std):
+    """1-D: the Hessian of the mean NLL is diag(1/s^2, 2) in (mean, log sigma), diag(1, 2)
+    whitened; autodiff against the closed form."""
+    x = np.random.default_rng(0).normal(5.0, std, size=100)
+    s2 = x.var()
+    raw = plotting.hessian_condition(x, "none")
+    np.testing.assert_allclose(raw.hessian, np.diag([1 / s2, 2.0]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(raw.condition_number, max(2 * s2, 1 / (2 * s2)), rtol=1e-10)
+    for p in ("whiten", "scale"):
+        c = plotting.hessian_condition(x, p)
+        np.testing.assert_allclose(c.hessian, np.diag([1.0, 2.0]), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(c.condition_number, 2.0, rtol=1e-10)
+    with pytest.raises(ValueError, match="precondition"):
+        plotting.hessian_condition(x, "bogus")
+
+
+def test_hessian_condition_multivariate_whitening_helps():
+    a = np.array([[3.0, 0.0], [2.9, 0.3]])
+    x = np.random.default_rng(1).normal(size=(400, 2)) @ a.T + 100.0
+    raw, white = (plotting.hessian_condition(x, p) for p in ("none", "whiten"))
+    assert raw.hessian.shape == (5, 5) and np.all(white.eigenvalues > 0)
+    assert white.condition_number < 10 < raw.condition_number
+
+
+def test_raw_vs_whitened(x1):
+    fits = {
+        p: mj.fit(x1, optimizer=optax.sgd(0.5), init=(24.0, 25.0), precondition=p, trace=True)
+        for p in ("none", "whiten")
+    }
+    steps = {p: int(r.num_steps) for p, r in fits.items()}
+    assert all(bool(r.converged) for r in fits.values())
+    assert steps["whiten"] * 2 < steps["none"]  # kappa ~ 2 s^2 = 7.6 against 2
+    fig = plotting.raw_vs_whitened(x1, lr=0.5, fits=fits)
+    raw_ax, white_ax, hist_ax = fig.axes[:3]  # then the two colour bars
+    assert raw_ax.get_xlabel() == "mean μ"
+    assert white_ax.get_xlabel() == "standardised mean (μ − x̄)/σ̂"
+    assert f"{steps['none']} steps" in raw_ax.get_title()
+    assert f"{steps['whiten']} steps" in white_ax.get_title()
+    caption = fig.get_supxlabel()
+    assert "raw κ = " in caption and "whitened κ = 2.00" in caption
+    # the whitened path is the raw-unit path mapped by (m - x̄)/σ̂, σ/σ̂
+    (line,) = [ln for ln in white_ax.get_lines() if ln.get_label().startswith("SGD")]
+    xbar, s = x1.mean(), x1.std()
+    np.testing.assert_allclose(line.get_xdata()[0], (24.0 - xbar) / s, rtol=1e-6)
+    np.testing.assert_allclose(line.get_ydata()[0], 5.0 / s, rtol=1e-6)
+    assert len(hist_ax.get_lines()) >= 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="trace=True"):
+        plotting.raw_vs_whitened(x1, fits={"none": mj.fit(x1), "whiten": fits["whiten"]})
