@@ -209,7 +209,7 @@ def run_numpy_em(x, *, tol=1e-10, max_iter=10_000, budget=BUDGET):
     xo_blocks = [(rows, o, m, x[np.ix_(rows, o)]) for rows, o, m in groups]
     mean, cov = _start(x)
     status, it = "not converged", 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
         prec = np.linalg.inv(cov)
         s1 = np.zeros(d)
         s2 = np.zeros((d, d))

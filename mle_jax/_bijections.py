@@ -24,6 +24,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
+
+from ._types import ArrayLike
 
 __all__ = [
     "MvnParams",
@@ -47,7 +50,7 @@ def dim_from_num_tril(m: int) -> int:
     return d
 
 
-def chol_from_raw(raw: jax.Array) -> jax.Array:
+def chol_from_raw(raw: ArrayLike) -> ArrayLike:
     """Map the unconstrained vector to a Cholesky factor.
 
     Args:
@@ -68,7 +71,7 @@ def chol_from_raw(raw: jax.Array) -> jax.Array:
     return jnp.zeros((d, d), raw.dtype).at[rows, cols].set(values)
 
 
-def raw_from_chol(chol: jax.Array) -> jax.Array:
+def raw_from_chol(chol: ArrayLike) -> ArrayLike:
     """Inverse of :func:`chol_from_raw`: ``(d, d)`` -> ``(d*(d+1)/2,)``."""
     d = chol.shape[-1]
     rows, cols = np.tril_indices(d)
@@ -93,8 +96,8 @@ class MvnParams(NamedTuple):
     ``chol_raw = [log(std)]``.
     """
 
-    mean: jax.Array
-    chol_raw: jax.Array
+    mean: ArrayLike
+    chol_raw: ArrayLike
 
     @property
     def chol(self) -> jax.Array:
@@ -136,6 +139,6 @@ class MvnParams(NamedTuple):
                 f"mean must have shape (d,) and cov (d, d); got {mean.shape} and {cov.shape}"
             )
         chol = jnp.linalg.cholesky(0.5 * (cov + cov.T))
-        if not isinstance(chol, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(chol))):
+        if not isinstance(chol, Tracer) and not bool(jnp.all(jnp.isfinite(chol))):
             raise ValueError("cov is not symmetric positive definite (Cholesky failed)")
         return cls(mean, raw_from_chol(chol))

@@ -34,7 +34,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from ._nll import LOG2PI
-from ._types import HIGHEST
+from ._types import HIGHEST, ArrayLike
 
 __all__ = [
     "PatternStats",
@@ -67,10 +67,10 @@ class PatternStats(NamedTuple):
     all-zero mask contributes nothing anywhere (usable as padding).
     """
 
-    mask: np.ndarray
-    count: np.ndarray
-    mean: np.ndarray
-    scatter: np.ndarray
+    mask: ArrayLike
+    count: ArrayLike
+    mean: ArrayLike
+    scatter: ArrayLike
 
 
 def _pattern_keys(observed: np.ndarray) -> np.ndarray:
@@ -182,7 +182,7 @@ def pattern_stats(x, weights=None) -> tuple[PatternStats, int]:
             xc = x[order_rows[a : a + rows]].astype(np.float64)
             g = group[a : a + rows]
             starts = np.insert(np.flatnonzero(np.diff(g)) + 1, 0, 0)
-            wc = None if w is None else wsorted[a : a + rows, None]
+            wc = None if wsorted is None else wsorted[a : a + rows, None]
             yield xc, g, starts, wc
 
     sums = np.zeros((num, d))

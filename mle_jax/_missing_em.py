@@ -112,12 +112,12 @@ def em(
     """
     cov0 = jnp.asarray(cov0)
     mean0 = jnp.asarray(mean0, cov0.dtype)
-    tol = jnp.asarray(tol, cov0.dtype)
+    bound = jnp.asarray(tol, cov0.dtype)
     inf = jnp.asarray(jnp.inf, cov0.dtype)
 
     def cond(state):
         _, _, it, _, err = state
-        return (it < max_iter) & (err > tol)
+        return (it < max_iter) & (err > bound)
 
     def body(state):
         mean, cov, it, prev, _ = state
@@ -130,7 +130,7 @@ def em(
 
     state = (mean0, cov0, jnp.asarray(0), inf, inf)
     mean, cov, it, _, err = jax.lax.while_loop(cond, body, state)
-    converged = (err <= tol) & (err >= 0) & jnp.all(jnp.isfinite(cov))
+    converged = (err <= bound) & (err >= 0) & jnp.all(jnp.isfinite(cov))
     return EMResult(mean, cov, it, converged)
 
 

@@ -186,7 +186,8 @@ def _stats_nll(mean, chol, st) -> jax.Array:
 
 def data_nll(mean, chol, problem: Problem) -> jax.Array:
     """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)``."""
-    return _stats_nll(*_in_data_units(mean, chol, problem), problem.stats)
+    mean, chol = _in_data_units(mean, chol, problem)
+    return _stats_nll(mean, chol, problem.stats)
 
 
 def objective(free: FreeParams, problem: Problem) -> jax.Array:

@@ -90,7 +90,7 @@ def suff_stats_any(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:
     axes = row_axes(x)
     if axes is None:
         return _suff_stats_jit(x, weights)
-    fn = _sharded_stats_fn(x.sharding.mesh, axes, weights is not None)
+    fn = _sharded_stats_fn(x.sharding.mesh, axes, weights is not None)  # pyright: ignore[reportAttributeAccessIssue] (a NamedSharding: see row_axes)
     return fn(x) if weights is None else fn(x, weights)
 
 
@@ -107,7 +107,8 @@ def as_auto(a):
     auto = jax.sharding.AxisType.Auto
     if all(t == auto for t in mesh.axis_types):
         return a
-    mesh = jax.sharding.Mesh(mesh.devices, mesh.axis_names, axis_types=(auto,) * mesh.devices.ndim)
+    devices = np.asarray(mesh.devices)
+    mesh = jax.sharding.Mesh(devices, mesh.axis_names, axis_types=(auto,) * devices.ndim)
     return jax.device_put(a, NamedSharding(mesh, a.sharding.spec))
 
 

@@ -60,7 +60,7 @@ class Data(NamedTuple):
         columns: column names (from a DataFrame or the caller), or ``None``.
     """
 
-    stats: SuffStats
+    stats: Any  # SuffStats, or PatternStats of incomplete data
     univariate: bool
     dtype: Any
     x: Any = None

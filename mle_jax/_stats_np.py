@@ -87,6 +87,7 @@ def suff_stats_np(x: np.ndarray, weights=None, dtype=None):
         if w is None:
             scatter += xc.T @ xc
         else:
+            assert wbuf is not None
             scatter += xc.T @ np.multiply(xc, wc[:, None], out=wbuf[: len(c)])
         resid += wc @ xc
     r = resid / count

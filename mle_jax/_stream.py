@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections.abc
 import mmap
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -169,10 +170,11 @@ def chunks(x, weights=None, *, chunk_bytes: int | None = None):
             "weights= cannot be combined with an iterator of chunks; yield (x_chunk, w_chunk) "
             "pairs instead"
         )
-    for chunk in x:
+    for item in x:
+        chunk: Any = item
         w = None
-        if isinstance(chunk, tuple) and len(chunk) == 2:
-            chunk, w = chunk
+        if isinstance(item, tuple) and len(item) == 2:
+            chunk, w = item
         if hasattr(chunk, "to_numpy") and not hasattr(chunk, "dtype"):
             chunk = chunk.to_numpy()
         if isinstance(chunk, list):
@@ -198,6 +200,7 @@ def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=Non
     acc = _Accumulator("x" if memmap else "the iterator", columns)
     start = 0
     for i, (chunk, w) in enumerate(chunks(x, weights, chunk_bytes=chunk_bytes)):
+        chunk: Any
         m = chunk.shape[0] if hasattr(chunk, "shape") and len(chunk.shape) else 0
         if memmap:
             acc.add(chunk, w, _bucket(max(m, 1)), f"x rows {start}:{start + m}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 
-__all__ = ["HIGHEST", "ConvergenceWarning", "Estimate", "Status"]
+__all__ = ["HIGHEST", "ArrayLike", "ConvergenceWarning", "Estimate", "Status"]
+
+# a jax.Array, or a numpy array where the host holds it (float64 statistics, results)
+ArrayLike = Any
 
 # full float32 accuracy on GPUs, whose default float32 matmul is TF32 (docs/design-notes.md)
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -27,9 +30,9 @@ class Estimate(NamedTuple):
     Any leading axes (a batch of fits, the steps of an optimisation path) come first.
     """
 
-    mean: jax.Array
-    cov: jax.Array
-    std: jax.Array
+    mean: ArrayLike
+    cov: ArrayLike
+    std: ArrayLike
 
 
 class Status:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jax.scipy.special import gammaln, multigammaln
 
 from ._nll import LOG2PI, _chol_inverse
@@ -50,7 +51,7 @@ def _as_mean_cov(mean, cov):
 
 
 def _is_concrete(*arrays) -> bool:
-    return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+    return not any(isinstance(a, Tracer) for a in arrays)
 
 
 def _check_spd(m: np.ndarray, what: str) -> None:

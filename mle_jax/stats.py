@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._types import HIGHEST
+from ._types import HIGHEST, ArrayLike
 
 __all__ = ["SuffStats", "suff_stats", "merge_stats"]
 
@@ -21,9 +21,9 @@ class SuffStats(NamedTuple):
         scatter: ``(d, d)`` centred scatter ``sum_i w_i (x_i - mean)(x_i - mean)^T``.
     """
 
-    count: jax.Array
-    mean: jax.Array
-    scatter: jax.Array
+    count: ArrayLike
+    mean: ArrayLike
+    scatter: ArrayLike
 
 
 def suff_stats(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:

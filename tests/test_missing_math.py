@@ -11,7 +11,6 @@ import pytest
 import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mle_jax.stats import suff_stats
 from numpy.testing import assert_allclose, assert_array_equal
 
 import mle_jax.data as mj_data
@@ -26,6 +25,7 @@ from mle_jax._missing import (
 )
 from mle_jax._missing_em import em, monotone_mle
 from mle_jax._nll import LOG2PI, mvn_nll_stats
+from mle_jax.stats import suff_stats
 
 DATA = Path(mj_data.__file__).parent
 _em = jax.jit(em, static_argnames=("max_iter",))

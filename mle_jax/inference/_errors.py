@@ -13,7 +13,7 @@ rebuilt from ``result.stats``: no data are needed, and a batch of fits is one ``
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +63,7 @@ class Intervals(NamedTuple):
     level: float
 
 
-def setup(result) -> tuple[Prepared, object]:
+def setup(result) -> tuple[Prepared, Any]:
     """The fit's objective, rebuilt from ``result.stats`` with a per-column standardiser (so
     that a profiled parameter is one coordinate), and the fit's point in its parameters."""
     dtype = np.dtype(jnp.asarray(result.mean).dtype)
