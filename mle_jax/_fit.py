@@ -247,15 +247,18 @@ def _solve_many(problem, init, tol, *, optimizer, max_steps: int, batch_size: in
 
     if batch_size is None:
         return jax.vmap(one)(problem, init)
-    # whole blocks (member 0 repeated): lax.map would compile a second loop for a remainder
+    # whole blocks (member 0 repeated): lax.map would compile a second loop for a remainder;
+    # blocks are reshaped by hand since lax.map(batch_size=) cannot reshape zero-size leaves
     batch = init.mean.shape[0]
     size = min(batch_size, batch)
     pad = -batch % size
+    blocks = (batch + pad) // size
     args = (problem, init)
     if pad:
         args = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
-    out = jax.lax.map(lambda a: one(*a), args, batch_size=size)
-    return jax.tree.map(lambda a: a[:batch], out) if pad else out
+    args = jax.tree.map(lambda a: a.reshape((blocks, size, *a.shape[1:])), args)
+    out = jax.lax.map(lambda a: jax.vmap(one)(*a), args)
+    return jax.tree.map(lambda a: a.reshape((blocks * size, *a.shape[2:]))[:batch], out)
 
 
 def fit_many(
@@ -358,7 +361,8 @@ def fit_many(
             )
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
-    check_prior(prep.problem.spec, jax.tree.map(lambda a: a[0], init_std))
+    first = jax.tree.map(lambda a: a[0], (prep.problem.spec, init_std))
+    check_prior(*first)
     state, final_nll = _solve_many(
         prep.problem,
         init_std,
