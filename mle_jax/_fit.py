@@ -8,6 +8,7 @@ takes the same road with a leading axis on every array.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve, solve_jit
 from ._statistics import collect
-from ._types import Status
+from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
 __all__ = ["fit", "fit_many", "pad_batch"]
@@ -29,7 +30,13 @@ __all__ = ["fit", "fit_many", "pad_batch"]
 _ON_INVALID = ("raise", "skip")
 
 
-def _check_options(model, max_steps, form, precondition) -> Gaussian:
+def _check_options(
+    model, max_steps, form, precondition, *, tol=None, optimizer=None, columns=None
+) -> Gaussian:
+    """Check every option at the boundary (``_validate``): a clear error naming it."""
+    _validate.check_tol(tol)
+    _validate.check_optimizer(optimizer)
+    _validate.check_columns(columns)
     if model is None:
         model = Gaussian()
     elif not isinstance(model, Gaussian):
@@ -37,15 +44,40 @@ def _check_options(model, max_steps, form, precondition) -> Gaussian:
             f"model must be a mle_jax.Gaussian (e.g. mj.Gaussian(covariance='diag')), got "
             f"{type(model).__name__}"
         )
-    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool):
-        raise TypeError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    _validate.check_max_steps(max_steps)
     if form not in ("stats", "raw"):
         raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
     if precondition not in PRECONDITIONS:
         raise ValueError(f"precondition must be one of {PRECONDITIONS}, got {precondition!r}")
     return model
+
+
+def _check_collected(data, columns=None, name: str = "x") -> None:
+    """Checks that need the data's statistics: column names, the dtype's range."""
+    _validate.check_columns(columns, data.stats.mean.shape[-1])
+    _validate.check_representable(data.stats, data.dtype, name)
+
+
+def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
+    """Warn (``ConvergenceWarning``) when a fit, or members of a batch, did not converge."""
+    status = np.asarray(res.status)
+    bad = (status != Status.CONVERGED) & (status != Status.INVALID)
+    if not bad.any():
+        return res
+    if batched:
+        codes = sorted({Status.name(c) for c in status[bad]})
+        text = (
+            f"{int(bad.sum())} of {status.size} fits did not converge ({', '.join(codes)}; "
+            f"members {np.flatnonzero(bad)[:10].tolist()}); see res.status and res.grad_norm"
+        )
+    else:
+        text = (
+            f"the fit did not converge: {Status.message(status)} (step {int(res.num_steps)}, "
+            f"gradient norm {float(res.grad_norm):.2e}); raise max_steps, loosen tol or "
+            "pass another optimizer or init"
+        )
+    warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    return res
 
 
 def fit(
@@ -118,8 +150,11 @@ def fit(
         >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
         (True, True)
     """
-    model = _check_options(model, max_steps, form, precondition)
+    model = _check_options(
+        model, max_steps, form, precondition, tol=tol, optimizer=optimizer, columns=columns
+    )
     data = collect(x, weights, raw=form == "raw", columns=columns)
+    _check_collected(data, columns)
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
@@ -137,13 +172,13 @@ def fit(
     )
     k = _progress.every(progress, max_steps)
     if not k:
-        return result(prep, *run())
+        return _warn_unconverged(result(prep, *run()))
     count, offset = data.stats.count, float(prep.affine.nll_offset(data.stats.count))
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
         state, final_nll = finish_jit(raw, prep.problem)
         bar.finish(int(state.step), Status.name(state.status))
-    return result(prep, state, final_nll)
+    return _warn_unconverged(result(prep, state, final_nll))
 
 
 def pad_batch(xs, weights=None):
@@ -286,7 +321,7 @@ def fit_many(
         >>> bool(np.allclose(res.mean, xs.mean(axis=1), atol=1e-8))
         True
     """
-    model = _check_options(model, max_steps, form, precondition)
+    model = _check_options(model, max_steps, form, precondition, tol=tol, optimizer=optimizer)
     if on_invalid not in _ON_INVALID:
         raise ValueError(f"on_invalid must be one of {_ON_INVALID}, got {on_invalid!r}")
     if batch_size == "auto":
@@ -299,6 +334,7 @@ def fit_many(
             f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}"
         )
     data = collect(xs, weights, raw=form == "raw", batched=True)
+    _check_collected(data, name="xs")
     stats = data.stats
     batch = stats.count.shape[0]
     errors = _member_errors(xs, weights, stats, model)
@@ -336,7 +372,7 @@ def fit_many(
     )
     res = result(prep, state, final_nll)
     if not bad.any():
-        return res
+        return _warn_unconverged(res, batched=True)
     keep = ~bad
 
     def blank(a):
@@ -344,7 +380,7 @@ def fit_many(
             return a
         return jnp.where(np.reshape(keep, (batch,) + (1,) * (a.ndim - 1)), a, jnp.nan)
 
-    return res.replace(
+    return _warn_unconverged(res.replace(
         mean=blank(res.mean),
         cov=blank(res.cov),
         std=blank(res.std),
@@ -357,4 +393,4 @@ def fit_many(
         status=jnp.where(keep, res.status, Status.INVALID),
         num_steps=jnp.where(keep, res.num_steps, 0),
         stats=stats,
-    )
+    ), batched=True)
