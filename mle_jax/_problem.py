@@ -88,11 +88,21 @@ def as_init(init, d: int) -> MvnParams:
         try:
             chol = np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, -1, -2)))
         except np.linalg.LinAlgError:
-            raise ValueError("init's covariance is not symmetric positive definite") from None
+            raise ValueError(_not_spd(cov)) from None
         params = MvnParams(mean, raw_from_chol(chol))
     if params.mean.shape[-1:] != (d,) or params.chol_raw.shape[-1:] != (d * (d + 1) // 2,):
         raise ValueError(f"init has mean shape {params.mean.shape}, expected ({d},)")
     return params
+
+
+def _not_spd(cov) -> str:
+    """Which (batched) init covariance is not symmetric positive definite."""
+    flat = cov.reshape(-1, *cov.shape[-2:])
+    bad = [
+        k for k, c in enumerate(flat) if not np.all(np.linalg.eigvalsh(0.5 * (c + c.T)) > 0)
+    ]
+    where = f" (members {bad[:10]})" if cov.ndim > 2 and bad else ""
+    return f"init's covariance is not symmetric positive definite{where}"
 
 
 def start(init, prep: Prepared) -> FreeParams:

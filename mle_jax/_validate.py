@@ -245,7 +245,8 @@ def constant_columns(mean, scatter, count) -> np.ndarray:
     mean = np.asarray(mean, np.float64)
     std = np.sqrt(np.maximum(np.diagonal(np.asarray(scatter, np.float64)) / count, 0.0))
     eps = np.finfo(np.float64).eps
-    return std <= 1e3 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
+    # a spread of a few ulps of the offset is rounding; a few hundred ulps is data
+    return std <= 8 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
 
 
 def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = "x") -> None:
@@ -267,6 +268,12 @@ def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = 
     std = np.sqrt(np.maximum(np.diagonal(scatter) / count, 0.0))
     for j in np.flatnonzero(constant_columns(mean, scatter, count)):
         what = "column" if d > 1 else "data"
+        if std[j] > 0:
+            raise ValueError(
+                f"{name} {what} {label(j)}: the data's spread (std {std[j]:.2e}) is below the "
+                f"precision of its offset ({float(np.asarray(mean).reshape(-1)[j]):.6e}); "
+                f"subtract the offset first, or {remedy}"
+            )
         raise ValueError(f"{name} {what} {label(j)} is constant (variance 0); {remedy}")
     if d == 1:
         return
