@@ -70,8 +70,8 @@ def collect(x, weights=None, *, raw: bool = False, batched: bool = False, column
         TypeError: not an array, non-numeric or complex data.
         ValueError: wrong shape, empty, bad weights, NaN/inf (with where), overflow.
     """
-    if columns is None and hasattr(x, "columns") and hasattr(x, "to_numpy"):
-        columns = [str(c) for c in x.columns]
+    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a DataFrame; columns= renames
+        columns = [str(c) for c in x.columns] if columns is None else columns
         x = x.to_numpy()
     columns = None if columns is None else tuple(str(c) for c in columns)
     if batched:
