@@ -115,12 +115,18 @@ def fit(
             compiled loop.
         init: start in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an object
             with ``.mean``/``.cov``); default: the column means and variances (no
-            correlation). For 1-D data that is the MLE, so the fit stops at step 0; pass
+            correlation; for a full covariance its spread is kept within 4x of the data's).
+            For 1-D data that is the MLE, so the fit stops at step 0; pass
             ``init`` to watch a descent.
-        max_steps: the most optimiser steps (a static, compiled-in size).
-        tol: bound on the gradient norm of the mean NLL per sample in the optimiser's
-            (standardised, hence scale-free) parameters; default 1e-9 in float64, 1e-5 in
-            float32.
+        max_steps: the most optimiser steps, at most ``10**7`` (a static, compiled-in size).
+        tol: a finite number > 0: bound on the gradient norm of the mean NLL per sample in
+            the optimiser's (standardised) parameters *and* on its natural norm
+            ``sqrt(||L^T g_mean||^2 + ||L^T g_L||^2)`` (``L`` the iterate's Cholesky factor),
+            which is invariant to the units of the data and of the iterate, so a saturated
+            loss far away (a start at 1e10) cannot pass for a stationary point; default 1e-9
+            in float64, 1e-5 in float32. ``converged`` also needs finite estimates; a fit
+            that does not converge warns with :class:`~mle_jax.ConvergenceWarning`
+            (``docs/reliability.md``).
         weights: optional ``(n,)`` non-negative frequency weights.
         form: ``"stats"`` (default) evaluates the exact NLL through sufficient statistics,
             ``O(d^3)`` a step after one pass over the data; ``"raw"`` evaluates it on every
