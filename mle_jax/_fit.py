@@ -8,6 +8,7 @@ takes the same road with a leading axis on every array.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve, solve_jit
 from ._statistics import MISSING, collect, total_count
-from ._types import Status
+from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
 __all__ = ["fit", "fit_many", "pad_batch"]
@@ -30,7 +31,13 @@ __all__ = ["fit", "fit_many", "pad_batch"]
 _ON_INVALID = ("raise", "skip")
 
 
-def _check_options(model, max_steps, form, precondition, missing="raise") -> Gaussian:
+def _check_options(
+    model, max_steps, form, precondition, missing="raise", *, tol=None, optimizer=None, columns=None
+) -> Gaussian:
+    """Check every option at the boundary (``_validate``): a clear error naming it."""
+    _validate.check_tol(tol)
+    _validate.check_optimizer(optimizer)
+    _validate.check_columns(columns)
     if model is None:
         model = Gaussian()
     elif not isinstance(model, Gaussian):
@@ -38,10 +45,7 @@ def _check_options(model, max_steps, form, precondition, missing="raise") -> Gau
             f"model must be a mle_jax.Gaussian (e.g. mj.Gaussian(covariance='diag')), got "
             f"{type(model).__name__}"
         )
-    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool):
-        raise TypeError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    _validate.check_max_steps(max_steps)
     if form not in ("stats", "raw"):
         raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
     if precondition not in PRECONDITIONS:
@@ -49,6 +53,34 @@ def _check_options(model, max_steps, form, precondition, missing="raise") -> Gau
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
     return model
+
+
+def _check_collected(data, columns=None, name: str = "x") -> None:
+    """Checks that need the data's statistics: column names, the dtype's range."""
+    _validate.check_columns(columns, data.stats.mean.shape[-1])
+    _validate.check_representable(data.stats, data.dtype, name)
+
+
+def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
+    """Warn (``ConvergenceWarning``) when a fit, or members of a batch, did not converge."""
+    status = np.asarray(res.status)
+    bad = (status != Status.CONVERGED) & (status != Status.INVALID)
+    if not bad.any():
+        return res
+    if batched:
+        codes = sorted({Status.name(c) for c in status[bad]})
+        text = (
+            f"{int(bad.sum())} of {status.size} fits did not converge ({', '.join(codes)}; "
+            f"members {np.flatnonzero(bad)[:10].tolist()}); see res.status and res.grad_norm"
+        )
+    else:
+        text = (
+            f"the fit did not converge: {Status.message(status)} (step {int(res.num_steps)}, "
+            f"gradient norm {float(res.grad_norm):.2e}); raise max_steps, loosen tol or "
+            "pass another optimizer or init"
+        )
+    warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    return res
 
 
 def fit(
@@ -87,12 +119,18 @@ def fit(
             compiled loop.
         init: start in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an object
             with ``.mean``/``.cov``); default: the column means and variances (no
-            correlation). For 1-D data that is the MLE, so the fit stops at step 0; pass
+            correlation; for a full covariance its spread is kept within 4x of the data's).
+            For 1-D data that is the MLE, so the fit stops at step 0; pass
             ``init`` to watch a descent.
-        max_steps: the most optimiser steps (a static, compiled-in size).
-        tol: bound on the gradient norm of the mean NLL per sample in the optimiser's
-            (standardised, hence scale-free) parameters; default 1e-9 in float64, 1e-5 in
-            float32.
+        max_steps: the most optimiser steps, at most ``10**7`` (a static, compiled-in size).
+        tol: a finite number > 0: bound on the gradient norm of the mean NLL per sample in
+            the optimiser's (standardised) parameters *and* on its natural norm
+            ``sqrt(||L^T g_mean||^2 + ||L^T g_L||^2)`` (``L`` the iterate's Cholesky factor),
+            which is invariant to the units of the data and of the iterate, so a saturated
+            loss far away (a start at 1e10) cannot pass for a stationary point; default 1e-9
+            in float64, 1e-5 in float32. ``converged`` also needs finite estimates; a fit
+            that does not converge warns with :class:`~mle_jax.ConvergenceWarning`
+            (``docs/reliability.md``).
         weights: optional ``(n,)`` non-negative frequency weights.
         missing: what NaN entries mean: ``"raise"`` (default) refuses them; ``"drop"`` fits
             the complete rows only (complete-case analysis: biased unless values are missing
@@ -128,8 +166,18 @@ def fit(
         >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
         (True, True)
     """
-    model = _check_options(model, max_steps, form, precondition, missing)
+    model = _check_options(
+        model,
+        max_steps,
+        form,
+        precondition,
+        missing,
+        tol=tol,
+        optimizer=optimizer,
+        columns=columns,
+    )
     data = collect(x, weights, raw=form == "raw", columns=columns, missing=missing)
+    _check_collected(data, columns)
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
@@ -147,13 +195,13 @@ def fit(
     )
     k = _progress.every(progress, max_steps)
     if not k:
-        return result(prep, *run())
+        return _warn_unconverged(result(prep, *run()))
     count, offset = float(total_count(data.stats)), float(prep.nll_offset)
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
         state, final_nll = finish_jit(raw, prep.problem)
         bar.finish(int(state.step), Status.name(state.status))
-    return result(prep, state, final_nll)
+    return _warn_unconverged(result(prep, state, final_nll))
 
 
 def pad_batch(xs, weights=None):
@@ -313,7 +361,9 @@ def fit_many(
         >>> bool(np.allclose(res.mean, xs.mean(axis=1), atol=1e-8))
         True
     """
-    model = _check_options(model, max_steps, form, precondition, missing)
+    model = _check_options(
+        model, max_steps, form, precondition, missing, tol=tol, optimizer=optimizer
+    )
     if on_invalid not in _ON_INVALID:
         raise ValueError(f"on_invalid must be one of {_ON_INVALID}, got {on_invalid!r}")
     if batch_size == "auto":
@@ -326,6 +376,7 @@ def fit_many(
             f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}"
         )
     data = collect(xs, weights, raw=form == "raw", batched=True, missing=missing)
+    _check_collected(data, name="xs")
     stats = data.stats
     batch = stats.count.shape[0]
     if isinstance(stats, PatternStats):
@@ -373,7 +424,7 @@ def fit_many(
     )
     res = result(prep, state, final_nll)
     if not bad.any():
-        return res
+        return _warn_unconverged(res, batched=True)
     keep = ~bad
 
     def blank(a):
@@ -381,17 +432,22 @@ def fit_many(
             return a
         return jnp.where(np.reshape(keep, (batch,) + (1,) * (a.ndim - 1)), a, jnp.nan)
 
-    return res.replace(
-        mean=blank(res.mean),
-        cov=blank(res.cov),
-        std=blank(res.std),
-        params=jax.tree.map(blank, res.params),
-        nll=blank(res.nll),
-        grad_norm=blank(res.grad_norm),
-        loss_history=blank(res.loss_history),
-        count=jnp.asarray(np.where(bad, np.nan_to_num(total_count(stats)), res.count), data.dtype),
-        converged=res.converged & keep,
-        status=jnp.where(keep, res.status, Status.INVALID),
-        num_steps=jnp.where(keep, res.num_steps, 0),
-        stats=stats,
+    return _warn_unconverged(
+        res.replace(
+            mean=blank(res.mean),
+            cov=blank(res.cov),
+            std=blank(res.std),
+            params=jax.tree.map(blank, res.params),
+            nll=blank(res.nll),
+            grad_norm=blank(res.grad_norm),
+            loss_history=blank(res.loss_history),
+            count=jnp.asarray(
+                np.where(bad, np.nan_to_num(total_count(stats)), res.count), data.dtype
+            ),
+            converged=res.converged & keep,
+            status=jnp.where(keep, res.status, Status.INVALID),
+            num_steps=jnp.where(keep, res.num_steps, 0),
+            stats=stats,
+        ),
+        batched=True,
     )

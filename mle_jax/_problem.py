@@ -146,18 +146,56 @@ def as_init(init, d: int) -> MvnParams:
         try:
             chol = np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, -1, -2)))
         except np.linalg.LinAlgError:
-            raise ValueError("init's covariance is not symmetric positive definite") from None
+            raise ValueError(_not_spd(cov)) from None
         params = MvnParams(mean, raw_from_chol(chol))
     if params.mean.shape[-1:] != (d,) or params.chol_raw.shape[-1:] != (d * (d + 1) // 2,):
         raise ValueError(f"init has mean shape {params.mean.shape}, expected ({d},)")
     return params
 
 
+def _not_spd(cov) -> str:
+    """Which (batched) init covariance is not symmetric positive definite."""
+    flat = cov.reshape(-1, *cov.shape[-2:])
+    bad = [k for k, c in enumerate(flat) if not np.all(np.linalg.eigvalsh(0.5 * (c + c.T)) > 0)]
+    where = f" (members {bad[:10]})" if cov.ndim > 2 and bad else ""
+    return f"init's covariance is not symmetric positive definite{where}"
+
+
+START_RANGE = 4.0  # the default start's covariance is within this factor of the data's
+
+
+def _bounded_start(cov: np.ndarray, ridge: float, chol_diag: np.ndarray) -> np.ndarray:
+    """The independent start's covariance ``D``, with its eigenvalues relative to the
+    sample covariance ``C`` (those of ``C^{-1/2} D C^{-1/2}``) clipped to
+    ``[1/START_RANGE, START_RANGE]``.
+
+    For strongly correlated or ill-conditioned data ``D`` is up to ``1/(1 - R^2)`` times too
+    wide along some directions (1e8 at a condition number of 1e12), a start from which the
+    optimiser crawls in log-Cholesky coordinates. Clipped, it keeps the direction of the
+    independent start and a real distance from the answer (a factor up to ``START_RANGE``
+    wherever the independent start is that far), but no further. Singular ``C`` (a prior
+    or ridge-free fixed parts): the independent start, unchanged.
+    """
+    d = cov.shape[-1]
+    with np.errstate(all="ignore"):
+        try:
+            lc = np.linalg.cholesky(cov + ridge * np.eye(d))
+            m = np.linalg.solve(lc, chol_diag)  # C^{-1/2} D^{1/2} (one square root of it)
+            w, v = np.linalg.eigh(m @ np.swapaxes(m, -1, -2))
+            w = np.clip(w, 1 / START_RANGE, START_RANGE)
+            inner = (v * w[..., None, :]) @ np.swapaxes(v, -1, -2)
+            chol = np.linalg.cholesky(lc @ inner @ np.swapaxes(lc, -1, -2))
+        except np.linalg.LinAlgError:
+            return chol_diag
+    return chol if np.all(np.isfinite(chol)) else chol_diag
+
+
 def start(init, prep: Prepared) -> FreeParams:
     """The optimiser's starting point (standardised :class:`FreeParams`, batch axes first).
 
     Default: the moment-matched *independent* Gaussian (column means and variances, plus
-    ridge), a cheap start that is not the answer for correlated data.
+    ridge), a cheap start that is not the answer for correlated data; for a full covariance
+    its spread is bounded to within ``START_RANGE`` of the data's (:func:`_bounded_start`).
     """
     stats, affine = prep.data.stats, prep.affine
     batch = tuple(np.shape(stats.mean)[: -1 - isinstance(stats, PatternStats)])
@@ -166,6 +204,8 @@ def start(init, prep: Prepared) -> FreeParams:
         mean, cov = moments(stats)
         var = cov.diagonal(axis1=-2, axis2=-1)
         chol = np.sqrt(var + prep.model.ridge)[..., None] * np.eye(d)
+        if prep.model.covariance == "full" and d > 1:
+            chol = _bounded_start(cov, prep.model.ridge, chol)
     else:
         params = as_init(init, d)
         mean, chol = params.mean, chol_from_raw(params.chol_raw)

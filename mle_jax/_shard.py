@@ -29,7 +29,14 @@ from .stats import SuffStats, suff_stats
 
 __all__ = ["row_axes", "is_global", "suff_stats_any", "check_weights_global", "as_auto"]
 
-_suff_stats_jit = jax.jit(suff_stats)
+
+@jax.jit
+def _suff_stats_jit(x, weights=None):
+    # shifted by the first row (an exact pivot), as the sharded and streamed paths are: the
+    # two passes then see the spread, not the offset (float32 at 1e6 keeps ~1e-7)
+    pivot = x[0]
+    stats = suff_stats(x - pivot[None, :], weights)
+    return stats._replace(mean=stats.mean + pivot)
 
 
 def is_global(a) -> bool:

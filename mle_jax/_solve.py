@@ -12,10 +12,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from . import _progress
-from ._objective import FreeParams, Problem, data_nll, objective, to_mvn
+from ._objective import FreeParams, Problem, data_nll, mean_chol, objective, to_mvn
 from ._types import Status
 
 __all__ = ["default_optimizer", "default_tol", "finish", "solve", "solve_jit"]
@@ -55,12 +56,53 @@ class _State(NamedTuple):
     status: jax.Array
 
 
-def _status(loss, grad_norm, step, tol, max_steps):
+def natural_grad_norm(spec, params: FreeParams, grad: FreeParams) -> jax.Array:
+    """The gradient's norm in the iterate's own scale: ``||L^T g_m||^2 + ||L^T g_L||_F^2``.
+
+    ``L`` is the Cholesky factor of the iterate's covariance, ``g_m`` and ``g_L`` the
+    gradients with respect to the mean and to ``L`` itself. Under any lower-triangular affine
+    change of units (the standardiser, a rescaling of the data, of the iterate or of both)
+    ``L -> A L`` and ``g -> A^{-T} g``, so this number does not change: it is as small at a
+    start of 1e10 or a covariance of 1e200 as the loss's real curvature there says, not as
+    the flat, saturated loss makes the plain gradient look. At ``L = I`` (the whitened
+    optimum of complete data) it equals the plain gradient norm. For a full covariance
+    ``L^T g_m = L^{-1}(m - xbar)`` and ``L^T g_L = I - L^{-1} S L^{-T}`` (``S`` the scatter
+    about ``m``): zero only at the MLE. For diagonal/spherical models the log-scale gradient
+    is already scale-free and is used as it is.
+    """
+    _, chol = mean_chol(spec, params)
+    total = jnp.zeros((), chol.dtype)
+    if not spec.fix_mean:
+        total = total + jnp.sum(jnp.matmul(chol.T, grad.mean) ** 2)
+    if not spec.fix_cov:
+        if spec.covariance == "full":
+            raw, g_raw = params.scale_raw, grad.scale_raw
+            d = chol.shape[-1]
+            rows, cols = np.tril_indices(d)
+            on_diag = jnp.asarray(rows == cols)
+            # dL_ij / draw_k is L_ii on the diagonal (exp) and 1 off it
+            dl = jnp.where(on_diag, jnp.exp(jnp.where(on_diag, raw, 0.0)), 1.0)
+            g_l = jnp.zeros((d, d), chol.dtype).at[rows, cols].set(g_raw / dl)
+            total = total + jnp.sum(jnp.matmul(chol.T, g_l) ** 2)
+        else:
+            total = total + jnp.sum(grad.scale_raw**2)
+    return jnp.sqrt(total)
+
+
+def _finite_tree(tree) -> jax.Array:
+    return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
+
+
+def _status(loss, grad_norm, step, tol, max_steps, natural=None, params_ok=True):
+    """CONVERGED needs a finite point, the plain gradient norm and the natural one <= tol."""
+    ok = grad_norm <= tol
+    if natural is not None:
+        ok = ok & (natural <= tol)
     return jnp.where(
-        ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm)),
+        ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm) & params_ok),
         Status.NONFINITE,
         jnp.where(
-            grad_norm <= tol,
+            ok,
             Status.CONVERGED,
             jnp.where(step >= max_steps, Status.MAX_STEPS, Status.RUNNING),
         ),
@@ -109,6 +151,8 @@ def solve(
     value_and_grad = jax.value_and_grad(fun)
     loss0, grad0 = value_and_grad(init)
     gn0 = optax.tree.norm(grad0)
+    spec = problem.spec
+    nat0 = natural_grad_norm(spec, init, grad0)
     history = jnp.full((max_steps + 1,), jnp.nan, loss0.dtype).at[0].set(loss0)
     path = None
     if record_path:
@@ -127,7 +171,7 @@ def solve(
         best_grad_norm=gn0,
         history=history,
         path=path,
-        status=_status(loss0, gn0, 0, tol, max_steps),
+        status=_status(loss0, gn0, 0, tol, max_steps, nat0, _finite_tree(init)),
     )
     if resume is not None:
         # fresh buffers for the loop: see docs/design-notes.md, "Loop prologue"
@@ -151,7 +195,8 @@ def solve(
             )
         gn = optax.tree.norm(grad)
         step = s.step + 1
-        status = _status(loss, gn, step, tol, max_steps)
+        nat = natural_grad_norm(spec, params, grad)
+        status = _status(loss, gn, step, tol, max_steps, nat, _finite_tree(params))
         # keep the best finite point; a point that meets the tolerance is taken as it is
         take = (jnp.isfinite(loss) & (loss <= s.best_loss)) | (status == Status.CONVERGED)
         pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(take, a, b), new, old)  # noqa: E731

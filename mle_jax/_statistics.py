@@ -95,8 +95,8 @@ def collect(
         TypeError: not an array, non-numeric or complex data.
         ValueError: wrong shape, empty, bad weights, NaN/inf (with where), overflow.
     """
-    if columns is None and hasattr(x, "columns") and hasattr(x, "to_numpy"):
-        columns = [str(c) for c in x.columns]
+    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a DataFrame; columns= renames
+        columns = [str(c) for c in x.columns] if columns is None else columns
         x = x.to_numpy()
     columns = None if columns is None else tuple(str(c) for c in columns)
     if missing != "raise" and raw:
@@ -250,7 +250,12 @@ def observed_counts(stats) -> np.ndarray:
 
 @jax.jit
 def _batch_stats(x, w):
-    return jax.vmap(suff_stats)(x, w)
+    def one(xk, wk):  # shifted by the first row, as on the other paths (_shard, _stream)
+        pivot = xk[0]
+        stats = suff_stats(xk - pivot[None, :], wk)
+        return stats._replace(mean=stats.mean + pivot)
+
+    return jax.vmap(one)(x, w)
 
 
 def _collect_batch(xs, weights, *, raw: bool, columns, missing: str) -> Data:
@@ -283,9 +288,8 @@ def _as_batch(xs):
         xs = np.asarray(xs) if len({np.shape(a) for a in xs}) == 1 else None
     if xs is None or not hasattr(xs, "dtype") or not hasattr(xs, "shape"):
         raise TypeError("xs must be a (B, n, d) or (B, n) array (pad_batch stacks ragged data)")
+    xs = _validate.check_dtype(xs, "xs")  # masked, object, float16, longdouble
     dtype = np.dtype(xs.dtype)
-    if dtype.kind not in "fiu":
-        raise TypeError(f"xs must hold real numbers, got dtype {dtype}")
     if xs.ndim not in (2, 3):
         raise ValueError(
             f"xs must be (B, n, d) for multivariate or (B, n) for univariate data sets, got "

@@ -33,6 +33,7 @@ from .stats import SuffStats, merge_stats, suff_stats
 __all__ = ["is_stream", "stream_stats", "DEFAULT_CHUNK_BYTES"]
 
 DEFAULT_CHUNK_BYTES = 1 << 24  # 16 MiB of rows per block of a memory map
+ROW_LIKE = 32  # 1-D chunks never longer than this look like rows of a 2-D array
 
 
 def is_stream(x) -> bool:
@@ -133,6 +134,16 @@ class _Accumulator:
             )
         self.total = stats if self.total is None else _merge(self.total, stats)
 
+    def check_rows(self, longest: int, chunks: int) -> None:
+        """A stream of short 1-D chunks is a generator of rows, not univariate data."""
+        if self.univariate and chunks > 1 and longest <= ROW_LIKE:
+            raise ValueError(
+                f"every chunk of the stream is 1-D with at most {longest} value(s): chunks must "
+                "be 2-D (rows, columns) blocks; a 1-D chunk is read as univariate data only "
+                f"when chunks are 1-D and some have more than {ROW_LIKE} values. To stream "
+                "rows, yield np.stack(rows) blocks; for short univariate chunks, yield (m, 1)"
+            )
+
     def result(self) -> tuple[SuffStats, bool, object]:
         if self.total is None and self.seen:
             raise ValueError("weights are all zero: there is no data to fit")
@@ -198,13 +209,18 @@ def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=Non
     """
     memmap = isinstance(x, np.memmap)
     acc = _Accumulator("x" if memmap else "the iterator", columns)
-    start = 0
+    start, longest, i = 0, 0, -1
     for i, (chunk, w) in enumerate(chunks(x, weights, chunk_bytes=chunk_bytes)):
         chunk: Any
+        if i == 64 and not memmap:  # a generator of rows: say so before a long, useless pass
+            acc.check_rows(longest, i)
         m = chunk.shape[0] if hasattr(chunk, "shape") and len(chunk.shape) else 0
         if memmap:
             acc.add(chunk, w, _bucket(max(m, 1)), f"x rows {start}:{start + m}")
             start += m
         else:
             acc.add(chunk, w, _bucket(max(m, 1)), f"chunk {i}")
+            longest = max(longest, m)
+    if not memmap:
+        acc.check_rows(longest, i + 1 if acc.d is not None else 0)
     return acc.result()

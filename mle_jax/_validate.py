@@ -21,7 +21,134 @@ __all__ = [
     "column_label",
     "constant_columns",
     "x64_enabled",
+    "MAX_STEPS_LIMIT",
+    "check_tol",
+    "check_max_steps",
+    "check_optimizer",
+    "check_columns",
+    "check_dtype",
+    "check_representable",
 ]
+
+# the loop keeps a (max_steps + 1,) loss history (and path) buffer of static size
+MAX_STEPS_LIMIT = 10**7
+
+
+def check_tol(tol) -> float | None:
+    """``tol``: ``None`` (the dtype's default) or a finite number > 0."""
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+        if not (hasattr(tol, "shape") and np.shape(tol) == () and np.isrealobj(tol)):
+            raise TypeError(f"tol must be a number > 0 (or None for the default), got {tol!r}")
+    value = float(tol)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(
+            f"tol must be a finite number > 0 (or None for the default), got {tol!r}: "
+            "tol=inf or tol<=0 would report convergence at any point or never"
+        )
+    return value
+
+
+def check_max_steps(max_steps) -> int:
+    """``max_steps``: an integer in ``[1, MAX_STEPS_LIMIT]``."""
+    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool):
+        raise TypeError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if max_steps > MAX_STEPS_LIMIT:
+        raise ValueError(
+            f"max_steps must be at most {MAX_STEPS_LIMIT:.0e}, got {max_steps!r}: the compiled "
+            "loop keeps a loss history of max_steps + 1 entries (a static buffer)"
+        )
+    return int(max_steps)
+
+
+def check_optimizer(optimizer) -> None:
+    """``optimizer``: ``None`` or an optax ``GradientTransformation`` (``init``/``update``)."""
+    if optimizer is None:
+        return
+    if isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be an optax GradientTransformation, got the string {optimizer!r}; "
+            "pass an optax transformation, e.g. optax.adam(1e-2)"
+        )
+    if not (
+        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
+    ):
+        raise TypeError(
+            "optimizer must be an optax GradientTransformation (with init and update), got "
+            f"{type(optimizer).__name__}; pass an optax transformation, e.g. optax.adam(1e-2)"
+        )
+
+
+def check_columns(columns, d: int | None = None) -> tuple | None:
+    """``columns``: ``None`` or a sequence of ``d`` names (strings or numbers)."""
+    if columns is None:
+        return None
+    if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+        raise TypeError(f"columns must be a list of column names, got {type(columns).__name__}")
+    names = tuple(str(c) for c in columns)
+    if d is not None and len(names) != d:
+        raise ValueError(f"columns has {len(names)} name(s) but x has {d} column(s)")
+    return names
+
+
+def check_dtype(x, name: str = "x"):
+    """Reject or convert dtypes the pipeline cannot compute in; return the (maybe cast) array.
+
+    Masked arrays: error (fill them, or use NaN with ``missing=``). float16: upcast to float32
+    (JAX's linear algebra has no float16, and its range overflows in the scatter). Extended
+    precision (``longdouble``): downcast to float64 with a warning. Object, complex, bool:
+    ``TypeError``.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy masked array; fill it (x.filled(...)) or, for missing values, "
+            "pass a plain array with NaN where the values are missing"
+        )
+    dtype = np.dtype(x.dtype)
+    if dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {dtype}"
+            + (" (complex data are not supported)" if dtype.kind == "c" else "")
+        )
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return np.asarray(x, np.float32) if isinstance(x, np.ndarray) else x.astype(np.float32)
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        warnings.warn(
+            f"{name} has dtype {dtype}, which JAX does not support; it is computed in float64",
+            UserWarning,
+            stacklevel=4,
+        )
+        return np.asarray(x, np.float64)
+    return x
+
+
+def check_representable(stats, dtype, name: str = "x") -> None:
+    """The data's mean and spread must be finite, non-zero numbers in the compute dtype."""
+    info = np.finfo(np.dtype(dtype))
+    mean = np.asarray(stats.mean, np.float64)
+    count = np.asarray(stats.count, np.float64)
+    var = np.diagonal(np.asarray(stats.scatter, np.float64), axis1=-2, axis2=-1) / np.maximum(
+        count[..., None], 1e-300
+    )
+    big = max(float(np.max(np.abs(mean), initial=0.0)), float(np.sqrt(np.max(var, initial=0.0))))
+    # the covariance (a square) must be representable too
+    if big > np.sqrt(float(info.max)) / 4:
+        raise ValueError(
+            f"{name} has values of magnitude {big:.1e}, whose covariance overflows "
+            f"{np.dtype(dtype)} (max {float(info.max):.1e}); rescale the data"
+            + (" or enable x64 and use float64" if np.dtype(dtype) != np.float64 else "")
+        )
+    spread = np.sqrt(var[var > 0])
+    small = float(np.min(spread, initial=np.inf))
+    if small < 4 * np.sqrt(float(info.tiny)):
+        raise ValueError(
+            f"{name} has a column with standard deviation {small:.1e}, whose variance "
+            f"underflows {np.dtype(dtype)} (smallest normal {float(info.tiny):.1e}); rescale "
+            "the data" + (" or enable x64 and use float64" if np.dtype(dtype) != np.float64 else "")
+        )
 
 
 def x64_enabled() -> bool:
@@ -35,15 +162,14 @@ def as_data(x, name: str = "x"):
     the default float dtype. ``jax.Array`` inputs stay on their devices.
     """
     if isinstance(x, (list, tuple)):
-        x = np.asarray(x)
+        try:
+            x = np.asarray(x)
+        except ValueError:
+            raise ValueError(f"{name} is a ragged list; pass an (n, d) array") from None
     if not hasattr(x, "dtype") or not hasattr(x, "shape"):
         raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+    x = check_dtype(x, name)
     dtype = np.dtype(x.dtype)
-    if dtype.kind not in "fiu":
-        raise TypeError(
-            f"{name} must hold real numbers, got dtype {dtype}"
-            + (" (complex data are not supported)" if dtype.kind == "c" else "")
-        )
     if x.ndim not in (1, 2):
         raise ValueError(
             f"{name} must be 1-D (n,) for a univariate or 2-D (n, d) for a multivariate "
@@ -125,7 +251,8 @@ def constant_columns(mean, scatter, count) -> np.ndarray:
     mean = np.asarray(mean, np.float64)
     std = np.sqrt(np.maximum(np.diagonal(np.asarray(scatter, np.float64)) / count, 0.0))
     eps = np.finfo(np.float64).eps
-    return std <= 1e3 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
+    # a spread of a few ulps of the offset is rounding; a few hundred ulps is data
+    return std <= 8 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
 
 
 def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = "x") -> None:
@@ -147,6 +274,12 @@ def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = 
     std = np.sqrt(np.maximum(np.diagonal(scatter) / count, 0.0))
     for j in np.flatnonzero(constant_columns(mean, scatter, count)):
         what = "column" if d > 1 else "data"
+        if std[j] > 0:
+            raise ValueError(
+                f"{name} {what} {label(j)}: the data's spread (std {std[j]:.2e}) is below the "
+                f"precision of its offset ({float(np.asarray(mean).reshape(-1)[j]):.6e}); "
+                f"subtract the offset first, or {remedy}"
+            )
         raise ValueError(f"{name} {what} {label(j)} is constant (variance 0); {remedy}")
     if d == 1:
         return

@@ -10,8 +10,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._nll import mvn_logpdf, mvn_nll, mvn_nll_stats, normal_logpdf, normal_pdf
+from . import _nll
+from ._nll import mvn_logpdf, mvn_nll, mvn_nll_stats
 
 __all__ = [
     "GridResult",
@@ -24,6 +26,47 @@ __all__ = [
     "normal_logpdf",
     "normal_pdf",
 ]
+
+
+def _concrete(a) -> bool:
+    return not isinstance(a, jax.core.Tracer)
+
+
+def _check_std(std, name: str = "std") -> None:
+    """A concrete standard deviation must be finite and > 0 (under jit: not checked)."""
+    if _concrete(std):
+        s = np.asarray(std)
+        if not (np.all(np.isfinite(s)) and np.all(s > 0)):
+            raise ValueError(f"{name} must be finite and > 0, got {s if s.size < 6 else s.min()}")
+
+
+def _check_x(x, name: str = "x") -> None:
+    if _concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+        raise ValueError(f"{name} contains NaN or inf; drop or impute those values first")
+
+
+def normal_logpdf(x, mean, std) -> jax.Array:
+    """Elementwise log-density of the univariate ``N(mean, std**2)`` (broadcasts).
+
+    Raises:
+        ValueError: a concrete ``std`` that is not finite and > 0.
+    """
+    _check_std(std)
+    return _nll.normal_logpdf(x, mean, std)
+
+
+def normal_pdf(x, mean, std) -> jax.Array:
+    """Density of ``x`` under ``N(mean, std**2)``: the likelihood of one point.
+
+    Raises:
+        ValueError: a concrete ``std`` that is not finite and > 0.
+
+    Examples:
+        >>> round(float(normal_pdf(32.0, 28.0, 2.0)), 3)
+        0.027
+    """
+    _check_std(std)
+    return _nll.normal_pdf(x, mean, std)
 
 
 def likelihood(x, mean, std) -> jax.Array:
@@ -39,12 +82,14 @@ def likelihood(x, mean, std) -> jax.Array:
     Returns:
         ``()`` the product of the ``n`` densities.
     """
-    return jnp.prod(jnp.exp(normal_logpdf(jnp.asarray(x, float), mean, std)))
+    _check_std(std)
+    return jnp.prod(jnp.exp(_nll.normal_logpdf(jnp.asarray(x, float), mean, std)))
 
 
 def log_likelihood(x, mean, std) -> jax.Array:
     """Log-likelihood of ``(n,)`` data under ``N(mean, std**2)``: ``()``, the log-density sum."""
-    return jnp.sum(normal_logpdf(jnp.asarray(x, float), mean, std))
+    _check_std(std)
+    return jnp.sum(_nll.normal_logpdf(jnp.asarray(x, float), mean, std))
 
 
 class GridResult(NamedTuple):
@@ -82,11 +127,14 @@ def likelihood_grid(x, means, stds=None) -> GridResult:
         raise ValueError(f"likelihood_grid takes univariate data (n,), got shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
+    if x.shape[0] == 0:
+        raise ValueError("likelihood_grid: x is empty")
+    _check_x(x)
+    _check_x(means, "means")
     means = jnp.atleast_1d(jnp.asarray(means, x.dtype))
     stds = jnp.std(x)[None] if stds is None else jnp.atleast_1d(jnp.asarray(stds, x.dtype))
-    if bool(jnp.any(stds <= 0)):
-        raise ValueError("stds must be positive")
-    one = lambda m, s: jnp.sum(normal_logpdf(x, m, s))  # noqa: E731
+    _check_std(stds, "stds")
+    one = lambda m, s: jnp.sum(_nll.normal_logpdf(x, m, s))  # noqa: E731
     grid = jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(means, stds)
     i, j = jnp.unravel_index(jnp.argmax(grid), grid.shape)
     return GridResult(means, stds, grid, means[i], stds[j])

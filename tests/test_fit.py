@@ -189,7 +189,8 @@ def test_float32_accuracy():
 def test_nonfinite_run_stops_with_status_and_returns_best_finite_point():
     rng = np.random.default_rng(8)
     x = random_gaussian(rng, 2, 200)
-    res = mj.fit(x, optimizer=optax.sgd(1e6), init=(np.zeros(2) + 3.0, np.eye(2)), max_steps=50)
+    with pytest.warns(mj.ConvergenceWarning, match="non-finite"):
+        res = mj.fit(x, optimizer=optax.sgd(1e6), init=(np.zeros(2) + 3.0, np.eye(2)), max_steps=50)
     assert int(res.status) == mj.Status.NONFINITE and not bool(res.converged)
     assert "non-finite" in res.message
     assert np.all(np.isfinite(np.asarray(res.cov))) and np.isfinite(float(res.nll))
@@ -200,7 +201,8 @@ def test_best_point_is_kept_so_longer_runs_are_never_worse():
     x = random_gaussian(rng, 2, 200)
     noisy = optax.adam(0.5)  # a constant, large learning rate oscillates late in the run
     init = (np.zeros(2), np.eye(2))
-    runs = [mj.fit(x, optimizer=noisy, init=init, max_steps=k, tol=0.0) for k in (40, 160)]
+    with pytest.warns(mj.ConvergenceWarning):  # tol > 0 that no run meets: exactly k steps
+        runs = [mj.fit(x, optimizer=noisy, init=init, max_steps=k, tol=1e-300) for k in (40, 160)]
     assert float(runs[1].nll) <= float(runs[0].nll)
     res = runs[1]
     assert int(res.status) == mj.Status.MAX_STEPS
