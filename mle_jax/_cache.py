@@ -59,7 +59,7 @@ def enable_compilation_cache(
     path = os.fspath(path) if path is not None else default_cache_dir()
     path = os.path.abspath(os.path.expanduser(path))
     os.makedirs(path, exist_ok=True)
-    previous = jax.config.read("jax_compilation_cache_dir")
+    previous = jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time_secs)

@@ -12,17 +12,9 @@ Two ways to feed it, both free when off:
   once per fit of the batch) runs between chunks. With ``k = 0`` it is exactly
   ``lax.while_loop`` and no callback is traced.
 
-Measured on a 2-core CPU, jax 0.10.2, raw-data Adam fit, n = 4000, d = 3, 3000 steps of
-~109 us, machine quiet (``benchmarks/progress_overhead.py``, 15 alternating reps, median):
-host-driven chunks of k = 50 cost +7.7% wall-clock time (+19% CPU time, XLA's worker threads
-included), ``progress=True`` (chunks grown until they take >= 0.1 s) +2.0% wall (+3.5% CPU).
-The in-loop callback of ``solve(progress=50)`` cost +28% wall, and +20% even with a callback
-that never fires: any control flow nested in the loop body (an inner loop, or
-``lax.cond(step % k == 0, callback)``) makes every step slower; disabling XLA's CPU fusion
-emitters removed the gap, so a flat loop body simply compiles better. That is why ``fit``
-uses the chunks. Two XLA pitfalls are worked around in ``solve`` (see there): a loop started
-directly from argument buffers, and a loop whose state is returned alone, each ran ~25%
-slower per step.
+``fit`` uses the host-driven chunks because a flat loop body compiles to faster steps than
+one with a callback nested in it (numbers and the command: ``docs/design-notes.md``,
+"Progress bars").
 
 On the host the callback updates the innermost active :class:`ProgressBar` (a stack, so
 nested use works; fits running concurrently in several threads would share the top bar).

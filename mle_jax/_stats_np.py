@@ -1,7 +1,7 @@
 """Sufficient statistics of a host (numpy) array, read from memory once per pass.
 
 :func:`mle_jax.suff_stats` on a numpy array first copies the whole array to the device
-(``jnp.asarray`` copies on CPU, ~40 ms for 1e6 x 10 float64) and then materialises the centred
+(``jnp.asarray`` copies on CPU) and then materialises the centred
 array ``x - mean`` (another full-size temporary). For ``fit(form="stats")`` only the ``d x d``
 statistics are needed, so for numpy input they are computed here, on the host, in row chunks
 small enough to stay in cache:
@@ -12,9 +12,8 @@ small enough to stay in cache:
 * the residual corrects mean and scatter (the "corrected two-pass" algorithm of Chan, Golub
   and LeVeque), so data with an offset of 1e8 keep full precision.
 
-No temporary the size of ``x`` is created and ``x`` is never copied or mutated. On the
-development machine this measured ~27 ms for 1e6 x 10 float64, against ~48 ms for
-``x.mean(0)`` followed by ``(x - m).T @ (x - m)`` and ~75 ms for ``np.cov``.
+No temporary the size of ``x`` is created and ``x`` is never copied or mutated (timings
+against numpy: ``docs/design-notes.md``, "Host statistics").
 """
 
 from __future__ import annotations
@@ -73,8 +72,8 @@ def suff_stats_np(x: np.ndarray, weights=None, dtype=None):
     resid = np.zeros(d)
     buf = np.empty((rows, d), work)
     wbuf = None if w is None else np.empty((rows, d), work)
-    # a contiguous chunk is centred as one flat array against the tiled mean: numpy's
-    # broadcast loop over rows of length d is ~3x slower for small d (measured)
+    # a contiguous chunk is centred as one flat array against the tiled mean, faster than
+    # numpy's broadcast loop over short rows (docs/design-notes.md, "Host statistics")
     tiled = np.tile(mean_w, rows)
     for c, wc in chunks():
         xc = buf[: len(c)]

@@ -33,7 +33,7 @@ _nll = jax.jit(fiml_nll)
 
 
 def load(name):
-    x, columns, _ = mj_data.read_csv(DATA / f"{name}.csv")
+    x, columns = mj_data.read_csv(DATA / f"{name}.csv")
     return x, columns
 
 

@@ -64,7 +64,7 @@ def x1():
 def paths(x1):
     init = (25.0, 9.0)
     return {
-        "Adam": mj.fit(x1, optimizer=optax.adam(0.1), init=init, trace=True, max_steps=300),
+        "Adam": mj.fit(x1, optimizer=optax.adam(0.1), init=init, trace=True, tol=1e-6),
         "L-BFGS": mj.fit(x1, init=init, trace=True),
     }
 
