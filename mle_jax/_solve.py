@@ -56,7 +56,7 @@ class _State(NamedTuple):
     status: jax.Array
 
 
-def natural_grad_norm(spec, params: FreeParams, grad: FreeParams) -> jax.Array:
+def natural_grad_norm(spec, params: Any, grad: Any) -> jax.Array:
     """The gradient's norm in the iterate's own scale: ``||L^T g_m||^2 + ||L^T g_L||_F^2``.
 
     ``L`` is the Cholesky factor of the iterate's covariance, ``g_m`` and ``g_L`` the
@@ -93,7 +93,7 @@ def _finite_tree(tree) -> jax.Array:
     return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
-def _status(loss, grad_norm, step, tol, max_steps, natural=None, params_ok=True):
+def _status(loss, grad_norm, step, tol, max_steps, natural=None, params_ok: Any = True):
     """CONVERGED needs a finite point, the plain gradient norm and the natural one <= tol."""
     ok = grad_norm <= tol
     if natural is not None:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from . import _nll
 from ._nll import mvn_logpdf, mvn_nll, mvn_nll_stats
@@ -29,7 +30,7 @@ __all__ = [
 
 
 def _concrete(a) -> bool:
-    return not isinstance(a, jax.core.Tracer)
+    return not isinstance(a, Tracer)
 
 
 def _check_std(std, name: str = "std") -> None:

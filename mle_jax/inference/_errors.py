@@ -75,11 +75,13 @@ def setup(result) -> tuple[Prepared, Any]:
     cov = np.reshape(np.asarray(result.cov, np.float64), (*batch, d, d))
     mean_std = prep.affine.to_std(mean, np.eye(d))[0]
     cov_std = prep.affine.cov_to_std(cov)
-    lift = jax.vmap if batch else (lambda f: f)
-    free = lift(free_from_mean_cov)(
-        prep.problem.spec, jnp.asarray(mean_std, dtype), jnp.asarray(cov_std, dtype)
-    )
+    fn = _free_many if batch else _free
+    free = fn(prep.problem.spec, jnp.asarray(mean_std, dtype), jnp.asarray(cov_std, dtype))
     return prep, free
+
+
+_free = jax.jit(free_from_mean_cov)
+_free_many = jax.jit(jax.vmap(free_from_mean_cov))
 
 
 def theta(spec, free):
@@ -95,7 +97,7 @@ def param_covariance(problem, free):
     """Pure, unbatched: ``(Cov(theta), H^{-1})`` at ``free`` (see the module docstring)."""
     flat, unravel = ravel_pytree(free)
     n = count(problem)
-    hess = jax.hessian(lambda u: n * objective(unravel(u), problem))(flat)
+    hess = jax.jacfwd(jax.grad(lambda u: n * objective(unravel(u), problem)))(flat)
     eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
     vu = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(hess), True), eye)
     jac = jax.jacfwd(lambda u: theta(problem.spec, unravel(u)))(flat)
