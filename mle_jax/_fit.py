@@ -200,7 +200,12 @@ def fit(
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
         state, final_nll = finish_jit(raw, prep.problem)
-        bar.finish(int(state.step), Status.name(state.status))
+        bar.finish(
+            int(state.step),
+            Status.name(state.status),
+            float(state.best_loss),
+            float(state.best_grad_norm),
+        )
     return _warn_unconverged(result(prep, state, final_nll))
 
 

@@ -84,8 +84,13 @@ def run_chunks(run, k: int, bar: ProgressBar, *, adaptive: bool = False, target_
 
     raw, _ = run(stop=jax.numpy.asarray(k))
     t0 = time.perf_counter()
+    first = True
     while True:
         nxt, _ = run(resume=raw, stop=raw.step + k)
+        if first:  # both loops compiled (the first chunk's and the resuming one)
+            jax.block_until_ready(raw.step)
+            bar.restart_clock()
+            first = False
         status, step, loss, gn = jax.device_get((raw.status, raw.step, raw.loss, raw.grad_norm))
         if status != Status.RUNNING:
             return raw
@@ -136,11 +141,20 @@ class ProgressBar:
         _ACTIVE.append(self)
         return self
 
-    def finish(self, step: int, status: str) -> None:
-        """Move the bar to the last step and show why the fit stopped."""
+    def restart_clock(self) -> None:
+        """Measure the speed from now on (after the compile of the first chunk)."""
+        self.bar.initial = self.bar.n
+        self.bar.start_t = self.bar.last_print_t = time.time()
+
+    def finish(self, step: int, status: str, loss=None, grad_norm=None) -> None:
+        """Move the bar to the last step and show why the fit stopped, with the final NLL
+        and gradient norm (not those of the last chunk)."""
         jax.effects_barrier()  # all callbacks of the loop have run
         if step > self.bar.n:
             self.bar.update(step - self.bar.n)
+        if loss is not None and grad_norm is not None:
+            nll = self._to_nll(loss) if math.isfinite(loss) else loss
+            self.bar.set_postfix(nll=f"{nll:.6g}", grad=f"{grad_norm:.2e}", refresh=False)
         self.bar.total = max(int(step), 1)
         self.bar.set_description_str(f"fit ({status})", refresh=False)
         self.bar.refresh()
