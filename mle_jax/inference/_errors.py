@@ -97,13 +97,21 @@ def param_covariance(problem, free):
     """Pure, unbatched: ``(Cov(theta), H^{-1})`` at ``free`` (see the module docstring)."""
     flat, unravel = ravel_pytree(free)
     n = count(problem)
-    hess = jax.jacfwd(jax.grad(lambda u: n * objective(unravel(u), problem)))(flat)
+    grad = jax.grad(lambda u: n * objective(unravel(u), problem))
+    q = flat.shape[0]
+    # Hessian-vector products in blocks: memory ~ block * (size of one gradient's work),
+    # which for pattern statistics is (patterns, d, d) per direction
+    work = int(np.prod(np.shape(problem.stats.scatter)))
+    block = max(1, min(q, _HVP_ELEMENTS // max(work, 1)))
+    hvp = lambda v: jax.jvp(grad, (flat,), (v,))[1]  # noqa: E731
+    hess = jax.lax.map(hvp, jnp.eye(q, dtype=flat.dtype), batch_size=block)
     eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
     vu = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(hess), True), eye)
     jac = jax.jacfwd(lambda u: theta(problem.spec, unravel(u)))(flat)
     return jac @ vu @ jac.T, vu
 
 
+_HVP_ELEMENTS = 1 << 24  # elements of the statistics' size worked on at once (~128 MiB)
 _param_covariance = jax.jit(param_covariance)
 _param_covariance_many = jax.jit(jax.vmap(param_covariance))
 
