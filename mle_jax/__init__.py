@@ -15,11 +15,11 @@ from . import missing as missing
 from . import priors as priors
 from . import sharding as sharding
 from . import stats as stats
+from ._batch import pad_batch as pad_batch
 from ._bijections import MvnParams as MvnParams
 from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._fit import fit as fit
 from ._fit import fit_many as fit_many
-from ._fit import pad_batch as pad_batch
 from ._model import Gaussian as Gaussian
 from ._nll import nll as nll
 from ._oracles import closed_form as closed_form

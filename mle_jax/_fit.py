@@ -16,17 +16,18 @@ import numpy as np
 import optax
 
 from . import _progress, _validate
+from ._batch import member_errors, pattern_errors, solve_many
 from ._missing import PatternStats
 from ._model import PRECONDITIONS, Gaussian
 from ._objective import check_prior
 from ._problem import prepare, result, start
 from ._result import FitResult
-from ._solve import default_optimizer, default_tol, finish_jit, solve, solve_jit
+from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
 from ._statistics import MISSING, collect, total_count
 from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
-__all__ = ["fit", "fit_many", "pad_batch"]
+__all__ = ["fit", "fit_many"]
 
 _ON_INVALID = ("raise", "skip")
 
@@ -209,111 +210,6 @@ def fit(
     return _warn_unconverged(result(prep, state, final_nll))
 
 
-def pad_batch(xs, weights=None):
-    """Stack data sets of unequal length into ``(B, n_max, d)`` plus a ``(B, n_max)`` mask.
-
-    Args:
-        xs: a sequence of ``(n_k, d)`` (or ``(n_k,)``) arrays.
-        weights: optional sequence of ``(n_k,)`` weights.
-
-    Returns:
-        ``(x, w)``: the data padded with zeros, and weights (1 or the given ones; 0 on padding).
-
-    Examples:
-        >>> x, w = pad_batch([np.ones((2, 3)), np.zeros((4, 3))])
-        >>> x.shape, w.tolist()
-        ((2, 4, 3), [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
-    """
-    arrays = [np.asarray(a) for a in xs]
-    if not arrays:
-        raise ValueError("xs is empty: there is nothing to fit")
-    shapes = {a.shape[1:] for a in arrays}
-    if len(shapes) != 1 or any(a.ndim not in (1, 2) for a in arrays):
-        raise ValueError(
-            "all data sets must be (n_k,) or all (n_k, d) with the same d; got shapes "
-            + ", ".join(str(a.shape) for a in arrays[:5])
-        )
-    if weights is not None and len(weights) != len(arrays):
-        raise ValueError(f"got {len(weights)} weight arrays for {len(arrays)} data sets")
-    n = max(a.shape[0] for a in arrays)
-    dtype = np.result_type(*arrays, np.float32)
-    x = np.zeros((len(arrays), n, *arrays[0].shape[1:]), dtype)
-    w = np.zeros((len(arrays), n))
-    for k, a in enumerate(arrays):
-        x[k, : a.shape[0]] = a
-        w[k, : a.shape[0]] = 1.0 if weights is None else np.asarray(weights[k], np.float64)
-    return x, w
-
-
-def _member_errors(xs, weights, stats: SuffStats, model: Gaussian) -> dict:
-    """``{k: message}`` for the members that :func:`fit` would reject.
-
-    A vectorised screen (loose thresholds) picks the suspects; the exact checks then run on
-    those only and give the messages.
-    """
-    count, mean, scatter = stats
-    d = mean.shape[-1]
-    finite = np.isfinite(count) & np.isfinite(mean).all(-1) & np.isfinite(scatter).all((-2, -1))
-    with np.errstate(all="ignore"):
-        std = np.sqrt(np.maximum(scatter.diagonal(axis1=-2, axis2=-1) / count[:, None], 0))
-        corr = scatter / (std[:, :, None] * std[:, None, :]) / count[:, None, None]
-        corr = np.where(np.isfinite(corr), corr, 0.0)
-        eig = np.linalg.eigvalsh(corr)[:, 0] if d > 1 else np.ones(len(count))
-        suspect = (
-            ~finite
-            | (count <= d + 1)
-            | np.any(std <= 1e-8 * np.maximum(np.abs(mean), 1e-300), axis=-1)
-            | (eig <= 1e-6)
-        )
-    errors = {}
-    for k in np.flatnonzero(suspect):
-        name = f"xs[{k}]"
-        try:
-            if weights is not None and not np.any(np.asarray(weights[k]) > 0):
-                raise ValueError(f"weights of {name} are all zero: there is no data to fit")
-            if not finite[k]:
-                xk = np.asarray(xs[k])
-                if not np.all(np.isfinite(xk)):
-                    _validate.raise_nonfinite(xk, name=name)
-                raise ValueError(f"the statistics of {name} overflow; rescale or use float64")
-            model.check_data(SuffStats(count[k], mean[k], scatter[k]), name=name)
-        except ValueError as err:
-            errors[int(k)] = str(err)
-    return errors
-
-
-def _pattern_errors(stats: PatternStats, model: Gaussian) -> dict:
-    """``{k: message}`` for members of incomplete data that :func:`fit` would reject."""
-    errors = {}
-    for k in range(stats.count.shape[0]):
-        try:
-            model.check_data(PatternStats(*(a[k] for a in stats)), name=f"xs[{k}]")
-        except ValueError as err:
-            errors[k] = str(err)
-    return errors
-
-
-@functools.partial(jax.jit, static_argnames=("optimizer", "max_steps", "batch_size"))
-def _solve_many(problem, init, tol, *, optimizer, max_steps: int, batch_size: int | None):
-    def one(p, i):
-        return solve(p, i, tol, optimizer=optimizer, max_steps=max_steps)
-
-    if batch_size is None:
-        return jax.vmap(one)(problem, init)
-    # whole blocks (member 0 repeated): lax.map would compile a second loop for a remainder;
-    # blocks are reshaped by hand since lax.map(batch_size=) cannot reshape zero-size leaves
-    batch = init.mean.shape[0]
-    size = min(batch_size, batch)
-    pad = -batch % size
-    blocks = (batch + pad) // size
-    args = (problem, init)
-    if pad:
-        args = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
-    args = jax.tree.map(lambda a: a.reshape((blocks, size, *a.shape[1:])), args)
-    out = jax.lax.map(lambda a: jax.vmap(one)(*a), args)
-    return jax.tree.map(lambda a: a.reshape((blocks * size, *a.shape[2:]))[:batch], out)
-
-
 def fit_many(
     xs,
     model: Gaussian | None = None,
@@ -385,9 +281,9 @@ def fit_many(
     stats = data.stats
     batch = stats.count.shape[0]
     if isinstance(stats, PatternStats):
-        errors = _pattern_errors(stats, model)
+        errors = pattern_errors(stats, model)
     else:
-        errors = _member_errors(xs, weights, stats, model)
+        errors = member_errors(xs, weights, stats, model)
     if errors and on_invalid == "raise":
         shown = "\n".join(f"  {errors[k]}" for k in sorted(errors)[:10])
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
@@ -419,7 +315,7 @@ def fit_many(
     init_std = start(init, prep)
     first = jax.tree.map(lambda a: a[0], (prep.problem.spec, init_std))
     check_prior(*first)
-    state, final_nll = _solve_many(
+    state, final_nll = solve_many(
         prep.problem,
         init_std,
         jnp.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype),

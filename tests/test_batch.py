@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mle_jax as mj
-from mle_jax import _fit as batch_mod
+from mle_jax import _batch as batch_mod
 
 from .helpers import random_gaussian
 
@@ -190,9 +190,9 @@ def test_init_shared_or_per_member_and_errors():
 def test_no_recompilation_on_second_call():
     xs = _mixed_batch(np.random.default_rng(7))
     mj.fit_many(xs)
-    size = batch_mod._solve_many._cache_size()
+    size = batch_mod.solve_many._cache_size()
     mj.fit_many(xs + 1.0)
-    assert batch_mod._solve_many._cache_size() == size
+    assert batch_mod.solve_many._cache_size() == size
 
 
 _HAZARD = textwrap.dedent(
