@@ -251,7 +251,7 @@ def _init(x, start):
     )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_cases())
 def test_contract_property(case):
     x, weights, start, entry = case

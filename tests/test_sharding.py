@@ -102,18 +102,14 @@ def _env(devices: int) -> dict:
     return env
 
 
-def test_fit_on_eight_devices_equals_one_device():
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", _EIGHT_DEVICES],
-            env=_env(8),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired as err:  # pragma: no cover
-        pytest.fail(f"8-device check did not finish in 300 s: {err.stdout}")
-    assert out.returncode == 0 and out.stdout.strip().endswith("OK"), out.stderr[-4000:]
+def test_fit_on_eight_devices_equals_one_device(capsys):
+    """In-process: conftest.py gives this session 8 CPU devices."""
+    import jax
+
+    if jax.device_count() < 8:
+        pytest.skip("needs 8 devices (conftest.py sets jax_num_cpu_devices)")
+    exec(compile(_EIGHT_DEVICES, "eight_devices", "exec"), {})
+    assert capsys.readouterr().out.strip().endswith("OK")
 
 
 _PROCESS = textwrap.dedent(
