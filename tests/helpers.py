@@ -62,3 +62,16 @@ def prepared(x, model=None, *, batched=False, precondition="whiten"):
     from mle_jax._statistics import collect
 
     return prepare(collect(x, batched=batched), model or Gaussian(), precondition)
+
+
+def fd_hessian(f, theta0, h):
+    """Central finite-difference Hessian of a scalar ``f`` at ``theta0`` with steps ``h``."""
+    p = len(theta0)
+    hess = np.zeros((p, p))
+    for i in range(p):
+        for j in range(p):
+            ei, ej = np.eye(p)[i] * h[i], np.eye(p)[j] * h[j]
+            plus = f(theta0 + ei + ej) + f(theta0 - ei - ej)
+            minus = f(theta0 + ei - ej) + f(theta0 - ei + ej)
+            hess[i, j] = (plus - minus) / (4 * h[i] * h[j])
+    return hess

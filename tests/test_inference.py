@@ -14,6 +14,8 @@ import scipy.stats
 import mle_jax as mj
 from mle_jax import inference
 
+from .helpers import fd_hessian
+
 N = 150
 
 
@@ -91,18 +93,7 @@ def test_vcov_is_the_inverse_finite_difference_hessian(data, full):
         cov[cols, rows] = theta[d:]
         return nll_stats(theta[:d], cov, n, m, s)
 
-    p = theta0.size
-    h = 1e-4 * np.maximum(np.abs(theta0), 0.1)
-    hess = np.zeros((p, p))
-    for i in range(p):
-        for j in range(p):
-            ei, ej = np.eye(p)[i] * h[i], np.eye(p)[j] * h[j]
-            hess[i, j] = (
-                f(theta0 + ei + ej)
-                - f(theta0 + ei - ej)
-                - f(theta0 - ei + ej)
-                + f(theta0 - ei - ej)
-            ) / (4 * h[i] * h[j])
+    hess = fd_hessian(f, theta0, 1e-4 * np.maximum(np.abs(theta0), 0.1))
     se = mj.standard_errors(full)
     want = np.linalg.inv(hess)
     np.testing.assert_allclose(se.vcov, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())

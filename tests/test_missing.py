@@ -19,6 +19,8 @@ import pytest
 import mle_jax as mj
 from mle_jax.missing import fiml_nll, monotone_mle, pattern_stats
 
+from .helpers import fd_hessian
+
 REFS = json.loads((Path(__file__).parent / "data" / "missing_references.json").read_text())
 SETS = {"apple": "mvnmle_apple", "missvals": "mvnmle_missvals", "mdata": "norm_mdata"}
 SETS["airquality"] = "airquality"
@@ -160,18 +162,7 @@ def test_standard_errors_are_the_observed_information_of_the_observed_data(fits)
 
     cov = np.asarray(res.cov)
     theta0 = np.concatenate([np.asarray(res.mean), cov[rows, cols]])
-    h = 1e-4 * np.maximum(np.abs(theta0), 1.0)
-    p = len(theta0)
-    hess = np.zeros((p, p))
-    for i in range(p):
-        for j in range(p):
-            ei, ej = np.eye(p)[i] * h[i], np.eye(p)[j] * h[j]
-            hess[i, j] = (
-                nll(theta0 + ei + ej)
-                - nll(theta0 + ei - ej)
-                - nll(theta0 - ei + ej)
-                + nll(theta0 - ei - ej)
-            ) / (4 * h[i] * h[j])
+    hess = fd_hessian(nll, theta0, 1e-4 * np.maximum(np.abs(theta0), 1.0))
     se = mj.standard_errors(res)
     want = np.linalg.inv(hess)
     np.testing.assert_allclose(se.vcov, want, rtol=1e-5, atol=1e-7 * np.abs(want).max())
