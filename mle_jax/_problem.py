@@ -91,9 +91,7 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
         prior = jax.tree.map(lambda a: jnp.broadcast_to(a, (*batch, *a.shape)), spec.prior_data)
         spec = dataclasses.replace(spec, prior_data=prior)
     problem = Problem(std_stats, x, data.weights, ridge, spec, precond)
-    diag = data_map.factor.diagonal(axis1=-2, axis2=-1)
-    offset = np.sum(observed_counts(stats) * np.log(diag), axis=-1)
-    return Prepared(problem, affine, data, model, offset)
+    return Prepared(problem, affine, data, model, data_map.nll_offset(observed_counts(stats)))
 
 
 _EM_STEPS = 20  # docs/design-notes.md, "Missing data: start and preconditioner"

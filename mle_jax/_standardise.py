@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 
 from .stats import SuffStats
@@ -63,10 +62,12 @@ class Affine(NamedTuple):
         eye = np.broadcast_to(np.eye(d), (*batch, d, d)).copy()
         return cls(np.zeros((*batch, d)), eye, eye.copy())
 
-    def log_det(self):
-        """``(...)`` ``log|det A|``: the NLL per sample that the map adds."""
+    def nll_offset(self, counts):
+        """``sum_j counts_j log A_jj``: what the map adds to a total NLL, for ``(..., d)``
+        observed values per column (every column ``n`` times for complete data:
+        ``n log|det A|``)."""
         diag = self.factor.diagonal(axis1=-2, axis2=-1)
-        return (np.log(diag) if isinstance(diag, np.ndarray) else jnp.log(diag)).sum(-1)
+        return np.sum(counts * np.log(diag), axis=-1)
 
     # -- parameters -------------------------------------------------------------------------
     def to_std(self, mean, chol):
@@ -82,15 +83,7 @@ class Affine(NamedTuple):
         """User-unit covariance ``(..., d, d)`` -> standardised ``A^{-1} cov A^{-T}``."""
         return self.inverse @ cov @ _swap(self.inverse)
 
-    def cov_from_std(self, cov):
-        """Standardised covariance -> user units ``A cov A^T``."""
-        return self.factor @ cov @ _swap(self.factor)
-
     # -- data and statistics ----------------------------------------------------------------
-    def data_to_std(self, x):
-        """``(..., n, d)`` data -> ``(x - shift) A^{-T}``."""
-        return (x - self.shift[..., None, :]) @ _swap(self.inverse)
-
     def stats_to_std(self, stats: SuffStats) -> SuffStats:
         """Sufficient statistics of ``x`` -> those of ``A^{-1}(x - shift)`` (exact)."""
         return SuffStats(

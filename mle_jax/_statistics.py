@@ -163,24 +163,23 @@ def _with_holes(x, weights, columns, missing: str) -> Data | None:
     xs = host[:, None] if univariate else host
     if weights is not None:
         _validate.check_weights(weights, xs.shape[0])
-    stats, empty = _reduce_holes(xs, weights, missing, columns)
-    return Data(stats, univariate, dtype, columns=columns)
+    return Data(_reduce_holes(xs, weights, missing), univariate, dtype, columns=columns)
 
 
-def _reduce_holes(xs, weights, missing: str, columns, where: str = "x"):
-    """``(stats, rows dropped)`` of an ``(n, d)`` host block with NaN."""
+def _reduce_holes(xs, weights, missing: str):
+    """Statistics of an ``(n, d)`` host block with NaN."""
     rows = np.isnan(xs).any(axis=1)
     if missing == "drop":
         keep = ~rows
         if not keep.any():
-            raise ValueError(f"every row of {where} has a missing value: missing='drop' keeps none")
+            raise ValueError("every row of x has a missing value: missing='drop' keeps none")
         w = None if weights is None else np.asarray(weights)[keep]
         _warn_dropped(int(rows.sum()), len(xs), "have a missing value (missing='drop')")
-        return SuffStats(*suff_stats_np(np.ascontiguousarray(xs[keep]), w)), int(rows.sum())
+        return SuffStats(*suff_stats_np(np.ascontiguousarray(xs[keep]), w))
     ps, empty = pattern_stats(xs, weights)
     if empty:
         _warn_dropped(empty, len(xs), "have no observed entry")
-    return ps, empty
+    return ps
 
 
 def _warn_dropped(k: int, n: int, why: str) -> None:
