@@ -15,7 +15,14 @@ from ._model import Gaussian
 from ._solve import solve
 from .stats import SuffStats
 
-__all__ = ["member_errors", "pad_batch", "pattern_errors", "solve_many"]
+__all__ = [
+    "default_block",
+    "map_blocks",
+    "member_errors",
+    "pad_batch",
+    "pattern_errors",
+    "solve_many",
+]
 
 
 def pad_batch(xs, weights=None):
@@ -102,22 +109,40 @@ def pattern_errors(stats: PatternStats, model: Gaussian) -> dict:
     return errors
 
 
+def map_blocks(fn, args, size: int | None):
+    """``jax.vmap(fn)(*args)`` over the leading axis, run as ``lax.map`` over blocks of
+    ``size`` members (``None``: one vmap of all).
+
+    Blocks bound the work XLA's CPU runtime runs at once; a whole-batch vmap of a Hessian
+    with batched LAPACK calls (1000 members) deadlocked jaxlib 0.10.2's CPU runtime
+    (``docs/design-notes.md``, "CPU runtime deadlock"). Whole blocks (member 0 repeated):
+    ``lax.map`` would compile a second body for a remainder, and its ``batch_size=`` cannot
+    reshape zero-size leaves.
+    """
+    if size is None:
+        return jax.vmap(fn)(*args)
+    batch = jax.tree.leaves(args)[0].shape[0]
+    size = min(size, batch)
+    pad = -batch % size
+    blocks = (batch + pad) // size
+    if pad:
+        args = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
+    args = jax.tree.map(lambda a: a.reshape((blocks, size, *a.shape[1:])), args)
+    out = jax.lax.map(lambda a: jax.vmap(fn)(*a), args)
+    return jax.tree.map(lambda a: a.reshape((blocks * size, *a.shape[2:]))[:batch], out)
+
+
+def default_block(form: str = "stats") -> int | None:
+    """Members vmapped together by default: 16 on a CPU (1 for ``form="raw"``), all on an
+    accelerator (``docs/design-notes.md``)."""
+    if jax.default_backend() != "cpu":
+        return None
+    return 16 if form == "stats" else 1
+
+
 @functools.partial(jax.jit, static_argnames=("optimizer", "max_steps", "batch_size"))
 def solve_many(problem, init, tol, *, optimizer, max_steps: int, batch_size: int | None):
     def one(p, i):
         return solve(p, i, tol, optimizer=optimizer, max_steps=max_steps)
 
-    if batch_size is None:
-        return jax.vmap(one)(problem, init)
-    # whole blocks (member 0 repeated): lax.map would compile a second loop for a remainder;
-    # blocks are reshaped by hand since lax.map(batch_size=) cannot reshape zero-size leaves
-    batch = init.mean.shape[0]
-    size = min(batch_size, batch)
-    pad = -batch % size
-    blocks = (batch + pad) // size
-    args = (problem, init)
-    if pad:
-        args = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), args)
-    args = jax.tree.map(lambda a: a.reshape((blocks, size, *a.shape[1:])), args)
-    out = jax.lax.map(lambda a: jax.vmap(one)(*a), args)
-    return jax.tree.map(lambda a: a.reshape((blocks * size, *a.shape[2:]))[:batch], out)
+    return map_blocks(one, (problem, init), batch_size)

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from . import _progress, _validate
-from ._batch import member_errors, pattern_errors, solve_many
+from ._batch import default_block, member_errors, pattern_errors, solve_many
 from ._missing import PatternStats
 from ._model import PRECONDITIONS, Gaussian
 from ._objective import check_prior
@@ -268,8 +268,7 @@ def fit_many(
     if on_invalid not in _ON_INVALID:
         raise ValueError(f"on_invalid must be one of {_ON_INVALID}, got {on_invalid!r}")
     if batch_size == "auto":
-        on_cpu = jax.default_backend() == "cpu"
-        batch_size = (16 if form == "stats" else 1) if on_cpu else None
+        batch_size = default_block(form)
     elif batch_size is not None and (
         not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):

@@ -210,6 +210,12 @@ _HAZARD = textwrap.dedent(
         m = xs.mean(1)
         assert np.abs(np.asarray(res.mean) - m).max() < 1e-8, form
         print(form, "%.1fs" % (time.perf_counter() - t), flush=True)
+    # batched standard errors of the same fits, called repeatedly: a whole-batch vmap of
+    # the Hessian hung on the 5th-8th call (docs/design-notes.md, "CPU runtime deadlock")
+    for _ in range(200):
+        se = np.asarray(mj.standard_errors(res).mean)
+    assert np.all(np.isfinite(se))
+    print("se", flush=True)
     """
 )
 
@@ -217,8 +223,9 @@ _HAZARD = textwrap.dedent(
 def test_batch_of_1000_finishes_on_all_cores_under_a_hard_timeout():
     """A jitted vmap of an L-BFGS while_loop was seen to hang on 2-core CPUs for B >= 200.
 
-    Run B = 1000 fits of (200, 3) (stats and raw forms, one vmap each) in a fresh process
-    that may use every core, and fail (instead of hanging the suite) after 300 s.
+    Run B = 1000 fits of (200, 3) (stats and raw forms, one vmap each) and 200 calls of
+    their batched standard errors in a fresh process that may use every core, and fail
+    (instead of hanging the suite) after 300 s.
     """
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("XLA_FLAGS", None)
@@ -229,7 +236,7 @@ def test_batch_of_1000_finishes_on_all_cores_under_a_hard_timeout():
     except subprocess.TimeoutExpired as err:  # pragma: no cover - the hazard itself
         pytest.fail(f"fit_many(B=1000) did not finish in 300 s (hang?): {err.stdout}")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "stats" in out.stdout and "raw" in out.stdout
+    assert "stats" in out.stdout and "raw" in out.stdout and "se" in out.stdout
     assert int(out.stdout.split()[1]) == len(os.sched_getaffinity(0))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.stats import norm
 
+from .._batch import default_block, map_blocks
 from .._objective import count, free_from_mean_cov, mean_chol, objective
 from .._problem import Prepared, prepare
 from .._statistics import Data
@@ -113,7 +114,9 @@ def param_covariance(problem, free):
 
 _HVP_ELEMENTS = 1 << 24  # elements of the statistics' size worked on at once (~128 MiB)
 _param_covariance = jax.jit(param_covariance)
-_param_covariance_many = jax.jit(jax.vmap(param_covariance))
+_param_covariance_many = jax.jit(
+    lambda problem, free: map_blocks(param_covariance, (problem, free), default_block())
+)
 
 
 def names(d: int, univariate: bool, columns=None):
