@@ -189,7 +189,7 @@ def fit(
         solve_jit,
         prep.problem,
         init_std,
-        jnp.asarray(tol, dtype),
+        np.asarray(tol, dtype),
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         record_path=bool(trace),
@@ -317,7 +317,7 @@ def fit_many(
     state, final_nll = solve_many(
         prep.problem,
         init_std,
-        jnp.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype),
+        np.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype),
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         batch_size=None if batch_size is None else int(batch_size),

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
@@ -216,7 +215,7 @@ class Gaussian:
     def spec(self, affine: Affine, *, univariate: bool, dtype) -> Spec:
         """Lower the model to its traced :class:`Spec` for data standardised by ``affine``."""
         d = affine.shift.shape[-1]
-        cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+        cast = lambda a: np.asarray(a, dtype)  # noqa: E731  (host arrays: jit transfers them)
         mean0 = chol0 = None
         if self.fix_mean is not None:
             m = np.broadcast_to(self.fix_mean.reshape(d), affine.shift.shape)

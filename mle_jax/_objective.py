@@ -223,15 +223,6 @@ def free_from_mean_cov(spec: Spec, mean, cov) -> FreeParams:
     return FreeParams(free_mean, raw.astype(dtype))
 
 
-def init_free(spec: Spec, init_std: MvnParams) -> FreeParams:
-    """Standardised full starting parameters -> :class:`FreeParams` of ``spec`` (pure,
-    unbatched; the fixed parts are dropped)."""
-    chol = chol_from_raw(init_std.chol_raw)
-    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)
-    chol = jnp.where(ok, chol, jnp.eye(chol.shape[0], dtype=chol.dtype))  # a constant column
-    return free_from_mean_cov(spec, init_std.mean, chol @ chol.T)
-
-
 def check_prior(spec: Spec, free: FreeParams) -> None:
     """Evaluate the prior once at an (unbatched) starting point: a scalar, finite value."""
     if spec.has_prior:

@@ -20,7 +20,7 @@ from ._bijections import MvnParams, chol_from_raw, raw_from_chol
 from ._missing import PatternStats
 from ._missing_em import em
 from ._model import Gaussian
-from ._objective import FreeParams, Problem, init_free
+from ._objective import FreeParams, Problem
 from ._result import FitResult
 from ._standardise import Affine
 from ._statistics import Data, moments, observed_counts, total_count
@@ -64,7 +64,7 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
     if isinstance(stats, PatternStats) and precondition == "whiten":
         mean0, cov0 = _em_moments(stats, mean0, cov0)
     affine = model.standardiser(mean0, cov0, precondition)
-    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    cast = lambda a: np.asarray(a, dtype)  # noqa: E731  (host arrays: jit transfers them)
     precond = None
     data_map = affine
     if isinstance(stats, PatternStats):
@@ -216,19 +216,36 @@ def start(init, prep: Prepared) -> FreeParams:
             mean = np.broadcast_to(mean, (*batch, d))
             chol = np.broadcast_to(chol, (*batch, d, d))
     mean_std, chol_std = affine.to_std(mean, chol)
-    dtype = prep.data.dtype
-    init_std = MvnParams(jnp.asarray(mean_std, dtype), jnp.asarray(raw_from_chol(chol_std), dtype))
-    spec = prep.problem.spec
-    if batch:
-        return jax.vmap(init_free)(spec, init_std)
-    return init_free(spec, init_std)
+    free = _free_params(prep.problem.spec, mean_std, chol_std)
+    return FreeParams(*(np.asarray(a, prep.data.dtype) for a in free))
+
+
+def _free_params(spec, mean, chol) -> FreeParams:
+    """Standardised ``(mean (..., d), chol (..., d, d))`` -> host :class:`FreeParams` of
+    ``spec`` (fixed parts dropped; any leading batch axes). On the host: a first fit compiles
+    nothing but its loop. A factor that is not finite with a positive diagonal (a constant
+    column) starts at the identity."""
+    batch, d = mean.shape[:-1], mean.shape[-1]
+    diag = np.diagonal(chol, axis1=-2, axis2=-1)
+    ok = np.all(np.isfinite(chol), axis=(-2, -1)) & np.all(diag > 0, axis=-1)
+    chol = np.where(ok[..., None, None], chol, np.eye(d))
+    none = np.zeros((*batch, 0))
+    if spec.fix_cov:
+        raw = none
+    elif spec.covariance == "full":
+        raw = raw_from_chol(np.tril(chol))  # lower with a positive diagonal: its own factor
+    else:
+        var = np.sum(chol**2, axis=-1)  # the diagonal of chol chol^T
+        raw = 0.5 * np.log(var if spec.covariance == "diag" else np.mean(var, -1, keepdims=True))
+    return FreeParams(none if spec.fix_mean else mean, raw)
 
 
 def _estimate(mean, cov, dtype, univariate) -> Estimate:
+    """Host ``Estimate`` of ``dtype`` (``result`` puts it on the device)."""
     std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
     if univariate:
         mean, cov, std = mean[..., 0], cov[..., 0, 0], std[..., 0]
-    return Estimate(*(jnp.asarray(a, dtype) for a in (mean, cov, std)))
+    return Estimate(*(np.asarray(a, dtype) for a in (mean, cov, std)))
 
 
 def result(prep: Prepared, state, final_nll) -> FitResult:
@@ -256,19 +273,23 @@ def result(prep: Prepared, state, final_nll) -> FitResult:
         pm, pc = affine.from_std(p_mean, p_chol)
         path = _estimate(pm, pc @ np.swapaxes(pc, -1, -2), dtype, data.univariate)
     est = _estimate(mean, cov, dtype, data.univariate)
-    return FitResult(
+    cast = lambda a: np.asarray(a, dtype)  # noqa: E731
+    fields = dict(  # one transfer of every field (a device_put each costs ~0.1 ms)
         mean=est.mean,
         cov=est.cov,
         std=est.std,
-        params=MvnParams(jnp.asarray(mean, dtype), jnp.asarray(raw_from_chol(chol), dtype)),
-        nll=jnp.asarray(np.asarray(final_nll, np.float64) + offset, dtype),
-        converged=state.status == Status.CONVERGED,
+        params=MvnParams(cast(mean), cast(raw_from_chol(chol))),
+        nll=cast(np.asarray(final_nll, np.float64) + offset),
+        converged=np.asarray(state.status) == Status.CONVERGED,
+        loss_history=cast(history),
+        count=cast(count),
+        path=path,
+    )
+    return FitResult(
+        **jax.device_put(fields),
         status=state.status,
         num_steps=state.step,
         grad_norm=state.best_grad_norm,
-        loss_history=jnp.asarray(history, dtype),
-        count=jnp.asarray(count, dtype),
-        path=path,
         stats=data.stats,
         standardiser=affine,
         model=prep.model,

@@ -183,16 +183,11 @@ def solve(
             s.grad, s.opt_state, s.params, value=s.loss, grad=s.grad, value_fn=fun
         )
         params = optax.apply_updates(s.params, updates)
+        # a line search stores the value and gradient at the point it accepted: no second
+        # evaluation (nor, unlike optax.value_and_grad_from_state, a traced fallback for a
+        # state that has none yet: the first update already gets loss0 and grad0)
         stored = _stored_value_and_grad(opt_state)
-        if stored is None:
-            loss, grad = value_and_grad(params)
-        else:
-            loss, grad = jax.lax.cond(
-                jnp.isfinite(stored[0]),
-                lambda p: stored,
-                value_and_grad,
-                params,
-            )
+        loss, grad = value_and_grad(params) if stored is None else stored
         gn = optax.tree.norm(grad)
         step = s.step + 1
         nat = natural_grad_norm(spec, params, grad)
