@@ -94,14 +94,16 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
     return Prepared(problem, affine, data, model, data_map.nll_offset(observed_counts(stats)))
 
 
-_EM_STEPS = 20  # docs/design-notes.md, "Missing data: start and preconditioner"
+# at most 20 EM steps, fewer once EM's own error estimate is below 1e-3 (a whitening needs a
+# few digits): docs/design-notes.md, "Missing data: start and preconditioner"
+_EM_STEPS, _EM_TOL = 20, 1e-3
 _em_jit = jax.jit(em, static_argnames=("max_iter",))
 
 
 def _em_moments(ps: PatternStats, mean0, cov0):
     """A few EM steps from the pairwise moments: the preconditioner of incomplete data."""
     lift = jax.vmap if np.ndim(ps.count) > 1 else (lambda f: f)
-    one = lambda p, m, c: _em_jit(p, m, c, max_iter=_EM_STEPS)[:2]  # noqa: E731
+    one = lambda p, m, c: _em_jit(p, m, c, max_iter=_EM_STEPS, tol=_EM_TOL)[:2]  # noqa: E731
     mean, cov = lift(one)(ps, mean0, cov0)
     mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
     ok = np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov) > 0)
