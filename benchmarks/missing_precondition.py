@@ -19,11 +19,11 @@ from .missing_peers import make_data  # noqa: E402
 def main() -> None:
     sets = {name: mj.load_dataset(name)[0] for name in ("apple", "missvals", "mdata", "airquality")}
     sets["MCAR 2000x10"] = make_data(2000, 10, seed=1)
-    print("EM steps | " + " | ".join(sets))
-    default = _problem._EM_STEPS
+    print("EM steps (tol) | " + " | ".join(sets))
+    default = _problem._EM_STEPS, _problem._EM_TOL
     try:
-        for k in (0, 5, 20, 100):
-            _problem._EM_STEPS = k
+        for k, tol in ((0, 0.0), (5, 0.0), (20, 0.0), (20, 1e-3), (100, 0.0)):
+            _problem._EM_STEPS, _problem._EM_TOL = k, tol
             _problem._em_jit.clear_cache()
             cells = []
             for x in sets.values():
@@ -33,9 +33,9 @@ def main() -> None:
                     warnings.simplefilter("ignore")
                     res = mj.fit(x, missing="fiml", max_steps=3000)
                 cells.append(f"{int(res.num_steps)}{'' if res.converged else ' (not converged)'}")
-            print(f"{k:8d} | " + " | ".join(cells))
+            print(f"{k:8d} ({tol:g}) | " + " | ".join(cells))
     finally:
-        _problem._EM_STEPS = default
+        _problem._EM_STEPS, _problem._EM_TOL = default
 
 
 if __name__ == "__main__":
