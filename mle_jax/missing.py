@@ -14,6 +14,7 @@ main road). This module holds what that road is built from and its independent c
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -59,8 +60,19 @@ class _Outcome(NamedTuple):  # what _problem.result reads of a finished loop
     best_grad_norm: Any
 
 
-_em_jit = jax.jit(_em, static_argnames=("max_iter",))
-_grad = jax.jit(jax.grad(objective))
+@functools.partial(jax.jit, static_argnames=("max_iter",))
+def _em_outcome(problem, mean0, cov0, tol, *, max_iter: int):
+    """EM from ``(mean0, cov0)`` and what :func:`~mle_jax._problem.result` reads, compiled
+    as one program (no eager operations: each would compile on its own)."""
+    out = _em(problem.stats, mean0, cov0, max_iter=max_iter, tol=tol)
+    chol = jnp.linalg.cholesky(out.cov)
+    free = free_from_mean_cov(problem.spec, out.mean, out.cov)
+    grad_norm = optax.tree.norm(jax.grad(objective)(free, problem))
+    status = jnp.where(out.converged, Status.CONVERGED, Status.MAX_STEPS)
+    history = jnp.full((1,), jnp.nan, out.cov.dtype)
+    best = MvnParams(out.mean, raw_from_chol(chol))
+    outcome = _Outcome(best, history, None, out.num_iter, status, grad_norm)
+    return outcome, fiml_nll(out.mean, chol, problem.stats)
 
 
 def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=None) -> FitResult:
@@ -103,13 +115,6 @@ def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, "scale")  # columns centred and scaled: EM works there
     ps = prep.problem.stats
-    mean0, cov0 = (jnp.asarray(a, data.dtype) for a in start(jax.tree.map(np.asarray, ps)))
-    out = _em_jit(ps, mean0, cov0, max_iter=int(max_iter), tol=float(tol))
-    chol = jnp.linalg.cholesky(out.cov)
-    free = free_from_mean_cov(prep.problem.spec, out.mean, out.cov)
-    grad_norm = optax.tree.norm(_grad(free, prep.problem))
-    status = jnp.where(out.converged, Status.CONVERGED, Status.MAX_STEPS)
-    history = jnp.full((1,), jnp.nan, data.dtype)
-    best = MvnParams(out.mean, raw_from_chol(chol))
-    outcome = _Outcome(best, history, None, out.num_iter, status, grad_norm)
-    return result(prep, outcome, fiml_nll(out.mean, chol, ps))
+    mean0, cov0 = (np.asarray(a, data.dtype) for a in start(jax.tree.map(np.asarray, ps)))
+    tol = np.asarray(tol, data.dtype)
+    return result(prep, *_em_outcome(prep.problem, mean0, cov0, tol, max_iter=int(max_iter)))
