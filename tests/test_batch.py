@@ -212,7 +212,7 @@ _HAZARD = textwrap.dedent(
         print(form, "%.1fs" % (time.perf_counter() - t), flush=True)
     # batched standard errors of the same fits, called repeatedly: a whole-batch vmap of
     # the Hessian hung on the 5th-8th call (docs/design-notes.md, "CPU runtime deadlock")
-    for _ in range(200):
+    for _ in range(100):
         se = np.asarray(mj.standard_errors(res).mean)
     assert np.all(np.isfinite(se))
     print("se", flush=True)
@@ -223,7 +223,7 @@ _HAZARD = textwrap.dedent(
 def test_batch_of_1000_finishes_on_all_cores_under_a_hard_timeout():
     """A jitted vmap of an L-BFGS while_loop was seen to hang on 2-core CPUs for B >= 200.
 
-    Run B = 1000 fits of (200, 3) (stats and raw forms, one vmap each) and 200 calls of
+    Run B = 1000 fits of (200, 3) (stats and raw forms, one vmap each) and 100 calls of
     their batched standard errors in a fresh process that may use every core, and fail
     (instead of hanging the suite) after 300 s.
     """
