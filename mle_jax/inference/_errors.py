@@ -77,7 +77,7 @@ def setup(result) -> tuple[Prepared, Any]:
     mean_std = prep.affine.to_std(mean, np.eye(d))[0]
     cov_std = prep.affine.cov_to_std(cov)
     fn = _free_many if batch else _free
-    free = fn(prep.problem.spec, jnp.asarray(mean_std, dtype), jnp.asarray(cov_std, dtype))
+    free = fn(prep.problem.spec, np.asarray(mean_std, dtype), np.asarray(cov_std, dtype))
     return prep, free
 
 
@@ -187,11 +187,13 @@ def standard_errors(result) -> StandardErrors:
         se_mean, se_cov, se_std = se_mean[..., 0], se_cov[..., 0, 0], se_std[..., 0]
     dtype = prep.data.dtype
     p = d + m
+    fields = (se_mean, se_cov, se_std, vtheta[..., :p, :p])  # one transfer, no compiled copies
+    mean, cov, std, vcov = jax.device_put(tuple(np.asarray(a, dtype) for a in fields))
     return StandardErrors(
-        mean=jnp.asarray(se_mean, dtype),
-        cov=jnp.asarray(se_cov, dtype),
-        std=jnp.asarray(se_std, dtype),
-        vcov=jnp.asarray(vtheta[..., :p, :p], dtype),
+        mean=mean,
+        cov=cov,
+        std=std,
+        vcov=vcov,
         names=names(d, result.univariate, result.columns)[0],
         unconstrained_vcov=vu,
     )
