@@ -14,7 +14,6 @@ main road). This module holds what that road is built from and its independent c
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -34,7 +33,7 @@ from ._missing import (
 from ._missing_em import em as _em
 from ._missing_em import monotone_mle
 from ._model import Gaussian
-from ._objective import free_from_mean_cov, objective
+from ._objective import count, free_from_mean_cov, objective
 from ._problem import prepare, result
 from ._result import FitResult
 from ._statistics import collect
@@ -60,19 +59,23 @@ class _Outcome(NamedTuple):  # what _problem.result reads of a finished loop
     best_grad_norm: Any
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter",))
-def _em_outcome(problem, mean0, cov0, tol, *, max_iter: int):
-    """EM from ``(mean0, cov0)`` and what :func:`~mle_jax._problem.result` reads, compiled
-    as one program (no eager operations: each would compile on its own)."""
-    out = _em(problem.stats, mean0, cov0, max_iter=max_iter, tol=tol)
+_em_jit = jax.jit(_em, static_argnames=("max_iter",))
+
+
+@jax.jit
+def _em_outcome(problem, out):
+    """What :func:`~mle_jax._problem.result` reads of an EM result, as one program (eager
+    operations would each compile on their own). Apart from the EM loop, and its NLL and
+    gradient as one ``value_and_grad``: independent batched LAPACK calls in one program can
+    deadlock jaxlib 0.10.2's CPU runtime (``docs/design-notes.md``, "CPU runtime deadlock")."""
     chol = jnp.linalg.cholesky(out.cov)
     free = free_from_mean_cov(problem.spec, out.mean, out.cov)
-    grad_norm = optax.tree.norm(jax.grad(objective)(free, problem))
+    value, grad = jax.value_and_grad(objective)(free, problem)
     status = jnp.where(out.converged, Status.CONVERGED, Status.MAX_STEPS)
     history = jnp.full((1,), jnp.nan, out.cov.dtype)
     best = MvnParams(out.mean, raw_from_chol(chol))
-    outcome = _Outcome(best, history, None, out.num_iter, status, grad_norm)
-    return outcome, fiml_nll(out.mean, chol, problem.stats)
+    outcome = _Outcome(best, history, None, out.num_iter, status, optax.tree.norm(grad))
+    return outcome, value * count(problem)
 
 
 def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=None) -> FitResult:
@@ -117,4 +120,5 @@ def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=
     ps = prep.problem.stats
     mean0, cov0 = (np.asarray(a, data.dtype) for a in start(jax.tree.map(np.asarray, ps)))
     tol = np.asarray(tol, data.dtype)
-    return result(prep, *_em_outcome(prep.problem, mean0, cov0, tol, max_iter=int(max_iter)))
+    out = _em_jit(ps, mean0, cov0, max_iter=int(max_iter), tol=tol)
+    return result(prep, *_em_outcome(prep.problem, out))
