@@ -265,6 +265,27 @@ def test_analytic_derivatives_equal_autodiff_and_differentiate_again():
     assert_allclose(np.asarray(hess), fd.T, rtol=1e-6, atol=1e-6)
 
 
+def test_padding_patterns_changes_nothing_and_buckets_are_tight():
+    from mle_jax._missing import pad_patterns, padded_size
+
+    sizes = [padded_size(p) for p in range(1, 20_000)]
+    assert sizes[:8] == [8] * 8 and all(s % 8 == 0 for s in sizes)
+    assert all(a <= b for a, b in zip(sizes, sizes[1:], strict=False))  # monotone: buckets
+    ratio = np.array(sizes) / np.arange(1, 20_000)
+    assert ratio[64:].max() < 1.2 and len(set(sizes)) < 60
+    rng = np.random.default_rng(12)
+    ps, _ = pattern_stats(random_missing(rng, 40, 3, frac=0.3))
+    padded = pad_patterns(ps, padded_size(len(ps.count)) + 8)
+    mean, chol = (
+        jnp.asarray(rng.normal(size=3)),
+        jnp.linalg.cholesky(jnp.asarray(random_cov(rng, 3))),
+    )
+    vg = jax.jit(jax.value_and_grad(fiml_nll, argnums=(0, 1)))
+    got, want = jax.tree.leaves(vg(mean, chol, padded)), jax.tree.leaves(vg(mean, chol, ps))
+    for a, b in zip(got, want, strict=True):
+        assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=1e-13)
+
+
 @jax.jit
 def _grad_mean_cov(mean, cov, ps):
     def f(m, c):

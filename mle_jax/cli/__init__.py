@@ -12,17 +12,23 @@ The compiled fit loop is cached on disk (:func:`mle_jax.enable_compilation_cache
 ``$MLE_JAX_CACHE_DIR`` or the user's cache folder) so that later runs start faster;
 ``--no-cache`` or ``MLE_JAX_NO_CACHE=1`` turns this off.
 
-Enables float64 before any computation, as the library never does on import.
+Enables float64 before any computation, as the library never does on import, and, being an
+application, sets ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` unless
+the user chose that flag: it avoids a CPU runtime hang of jaxlib 0.10.2 that large FIML
+standard errors can hit (``docs/design-notes.md``, "CPU runtime deadlock").
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ._common import _BadInput, _Parser
 from ._demo import DEFAULT_OUT, _demo
 from ._fit_command import _FIT_EPILOG, _MISSING_CHOICES, _OPTIMIZERS, _fit_command
+
+_SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
 def main(argv=None) -> int:
@@ -31,7 +37,6 @@ def main(argv=None) -> int:
     Bad input exits with code 2 and one line on stderr. An unexpected error also prints one
     line (exit code 1); ``MLE_JAX_TRACEBACK=1`` shows its traceback instead.
     """
-    import os
 
     import jax
 
@@ -92,6 +97,9 @@ def main(argv=None) -> int:
     fit.add_argument("--progress", action="store_true", help="show a progress bar (needs tqdm)")
     fit.set_defaults(func=_fit_command)
     args = parser.parse_args(argv)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _SCHEDULER.split("=")[0] not in flags:  # read when the backend starts, i.e. later
+        os.environ["XLA_FLAGS"] = f"{flags} {_SCHEDULER}".strip()
     try:
         return args.func(args)
     except _BadInput as e:
