@@ -364,7 +364,7 @@ def _fiml_total_jvp(primals, tangents):
     value, grads = _fiml_value_and_grads(*primals)
     mean_t, cov_t, _, count_t, xbar_t, scatter_t = tangents
     terms = zip(grads, (mean_t, cov_t, count_t, xbar_t, scatter_t), strict=True)
-    return value, sum(jnp.sum(g * t) for g, t in terms)
+    return value, jnp.sum(jnp.stack([jnp.sum(g * t) for g, t in terms]))
 
 
 def _label(j: int, columns) -> str:

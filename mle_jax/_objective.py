@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
 from ._missing import PatternStats, fiml_nll
 from ._nll import mean_nll, mvn_nll_stats, ridge_penalty
+from ._types import ArrayLike
 from .stats import SuffStats
 
 __all__ = ["FreeParams", "Problem", "Spec", "free_from_mean_cov", "mean_chol", "objective"]
@@ -87,10 +88,11 @@ class Spec:
 
 
 class FreeParams(NamedTuple):
-    """What the optimiser moves under a :class:`Spec` (standardised units)."""
+    """What the optimiser moves under a :class:`Spec` (standardised units; host numpy arrays
+    on the way into a compiled loop, device arrays inside it)."""
 
-    mean: jax.Array
-    scale_raw: jax.Array
+    mean: ArrayLike
+    scale_raw: ArrayLike
 
 
 class Problem(NamedTuple):

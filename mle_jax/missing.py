@@ -119,6 +119,6 @@ def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=
     prep = prepare(data, model, "scale")  # columns centred and scaled: EM works there
     ps = prep.problem.stats
     mean0, cov0 = (np.asarray(a, data.dtype) for a in start(jax.tree.map(np.asarray, ps)))
-    tol = np.asarray(tol, data.dtype)
-    out = _em_jit(ps, mean0, cov0, max_iter=int(max_iter), tol=tol)
+    bound = np.asarray(tol, data.dtype)
+    out = _em_jit(ps, mean0, cov0, max_iter=int(max_iter), tol=bound)
     return result(prep, *_em_outcome(prep.problem, out))
