@@ -257,10 +257,13 @@ def padded_size(patterns: int) -> int:
     return -(-size // 8) * 8
 
 
-def pad_patterns(ps: PatternStats, size: int) -> PatternStats:
+def pad_patterns(ps: PatternStats, size: int | None = None) -> PatternStats:
     """``ps`` with empty patterns (all missing, zero count: they add nothing to the NLL, its
-    derivatives or an EM step) appended along the pattern axis up to ``size``."""
+    derivatives or an EM step) appended along the pattern axis up to ``size`` (default
+    :func:`padded_size` of the number of patterns)."""
     axis = np.ndim(ps.count) - 1
+    if size is None:
+        size = padded_size(np.shape(ps.count)[axis])
     extra = size - np.shape(ps.count)[axis]
     if extra <= 0:
         return ps
@@ -311,10 +314,10 @@ def _fiml_parts(mean, cov, mask, count, xbar):
     ``log|Sigma_oo|`` ``(P,)``, the residual ``r_p`` and ``K_p r_p`` ``(P, d)``."""
     d = mean.shape[-1]
     m = mask
-    eye = jnp.eye(d, dtype=cov.dtype)[None]
-    sigma = cov[None] * m[:, :, None] * m[:, None, :] + (1 - m)[:, :, None] * eye
+    sigma = jax.vmap(masked_cov, in_axes=(None, 0))(cov, m)
     chol = jnp.linalg.cholesky(sigma)
-    linv = solve_triangular(chol, jnp.broadcast_to(eye, sigma.shape), lower=True)
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=cov.dtype), sigma.shape)
+    linv = solve_triangular(chol, eye, lower=True)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
     r = m * (xbar - mean[None])

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._missing import PatternStats, pad_patterns, padded_size
+from ._missing import PatternStats, pad_patterns
 from ._missing_em import em
 from ._model import Gaussian
 from ._objective import FreeParams, Problem
@@ -75,7 +75,7 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
             zero = np.zeros_like(affine.shift)
             precond = jax.tree.map(cast, Affine(zero, factor, np.linalg.inv(factor)))
         scaled = _scale_patterns(stats, affine.shift, scale)
-        std_stats = jax.tree.map(cast, pad_patterns(scaled, padded_size(scaled.count.shape[-1])))
+        std_stats = jax.tree.map(cast, pad_patterns(scaled))
     else:
         std_stats = SuffStats(*(cast(a) for a in affine.stats_to_std(stats)))
     x = None
@@ -104,7 +104,7 @@ _em_jit = jax.jit(em, static_argnames=("max_iter",))
 def _em_moments(ps: PatternStats, mean0, cov0):
     """A few EM steps from the pairwise moments: the preconditioner of incomplete data."""
     lift = jax.vmap if np.ndim(ps.count) > 1 else (lambda f: f)
-    ps = pad_patterns(ps, padded_size(ps.count.shape[-1]))
+    ps = pad_patterns(ps)
     one = lambda p, m, c: _em_jit(p, m, c, max_iter=_EM_STEPS, tol=_EM_TOL)[:2]  # noqa: E731
     mean, cov = lift(one)(ps, mean0, cov0)
     mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
