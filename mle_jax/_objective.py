@@ -32,7 +32,17 @@ from ._nll import mean_nll, mvn_nll_stats, ridge_penalty
 from ._types import ArrayLike
 from .stats import SuffStats
 
-__all__ = ["FreeParams", "Problem", "Spec", "free_from_mean_cov", "mean_chol", "objective"]
+__all__ = [
+    "FreeParams",
+    "Problem",
+    "Spec",
+    "data_nll",
+    "data_units",
+    "free_from_mean_cov",
+    "mean_chol",
+    "objective",
+    "penalty",
+]
 
 
 _STATIC = ("covariance", "fix_mean", "fix_cov", "univariate", "prior_fn", "profile")
@@ -174,7 +184,8 @@ def count(problem: Problem) -> jax.Array:
     return problem.stats.count
 
 
-def _in_data_units(mean, chol, problem: Problem):
+def data_units(mean, chol, problem: Problem):
+    """Optimiser-coordinate ``(mean, chol)`` -> the units of ``problem.stats``."""
     if problem.precond is None:
         return mean, chol
     return problem.precond.from_std(mean, chol)
@@ -188,24 +199,29 @@ def _stats_nll(mean, chol, st) -> jax.Array:
 
 def data_nll(mean, chol, problem: Problem) -> jax.Array:
     """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)``."""
-    mean, chol = _in_data_units(mean, chol, problem)
+    mean, chol = data_units(mean, chol, problem)
     return _stats_nll(mean, chol, problem.stats)
 
 
 def objective(free: FreeParams, problem: Problem) -> jax.Array:
     """Mean NLL per sample (+ ridge penalty, - log prior / count) of a standardised problem."""
-    spec = problem.spec
-    mean, chol = mean_chol(spec, free)
+    mean, chol = mean_chol(problem.spec, free)
     p = problem
     if isinstance(p.stats, SuffStats) and p.precond is None:
-        value = mean_nll(mean, chol, p.stats, p.x, p.weights, p.ridge)
+        value = mean_nll(mean, chol, p.stats, p.x, p.weights, None)
     else:
-        mean_d, chol_d = _in_data_units(mean, chol, p)
-        value = _stats_nll(mean_d, chol_d, p.stats) / count(p)
-        if p.ridge is not None:
-            value = value + ridge_penalty(chol_d, p.ridge)
-    if spec.has_prior:
-        value = value - log_prior(spec, mean, chol) / count(p)
+        value = data_nll(mean, chol, p) / count(p)
+    return value + penalty(mean, chol, p)
+
+
+def penalty(mean, chol, problem: Problem) -> jax.Array:
+    """What :func:`objective` adds to the NLL per sample: the ridge penalty and ``-log
+    prior / count`` (``0`` for neither), at optimiser-coordinate ``(mean, chol)``."""
+    value = jnp.zeros((), chol.dtype)
+    if problem.ridge is not None:
+        value = value + ridge_penalty(data_units(mean, chol, problem)[1], problem.ridge)
+    if problem.spec.has_prior:
+        value = value - log_prior(problem.spec, mean, chol) / count(problem)
     return value
 
 

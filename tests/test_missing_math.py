@@ -89,9 +89,10 @@ def observed_loglik(ps, mean, cov):
 # -------------------------------------------------------------------------- pattern statistics
 
 
-def test_pattern_stats_per_pattern_reference():
+@pytest.mark.parametrize("d", [4, 70])  # keys: one uint64 per row, or bytes (d > 64)
+def test_pattern_stats_per_pattern_reference(d):
     rng = np.random.default_rng(0)
-    x = random_missing(rng, 200, 4, offset=1e6)
+    x = random_missing(rng, 200, d, offset=1e6)
     x[3] = np.nan  # an all-missing row is dropped and reported
     x_copy = x.copy()
     ps, dropped = pattern_stats(x)
@@ -103,9 +104,9 @@ def test_pattern_stats_per_pattern_reference():
         rows = np.all(obs == (mask > 0), axis=1)
         sub = x[rows][:, mask > 0]
         assert count == rows.sum()
-        ref_mean = np.zeros(4)
+        ref_mean = np.zeros(d)
         ref_mean[mask > 0] = sub.mean(0)
-        ref_scatter = np.zeros((4, 4))
+        ref_scatter = np.zeros((d, d))
         ref_scatter[np.ix_(mask > 0, mask > 0)] = (sub - sub.mean(0)).T @ (sub - sub.mean(0))
         assert_allclose(mean, ref_mean, rtol=1e-14)
         assert_allclose(scatter, ref_scatter, rtol=1e-9, atol=1e-9 * np.abs(ref_scatter).max())
@@ -239,7 +240,7 @@ def _autodiff_nll(mean, cov, mask, count, xbar, scatter):
 
 def test_analytic_derivatives_equal_autodiff_and_differentiate_again():
     """First derivatives in every argument (mean, cov and the statistics) against plain
-    autodiff; the Hessian in (mean, cov), forward-over-reverse as standard errors take it,
+    autodiff; the Hessian in (mean, cov), forward-over-reverse as a user's jax.hessian takes it,
     against central differences of the analytic gradient."""
     from mle_jax._missing import _fiml_total
 
@@ -263,6 +264,28 @@ def test_analytic_derivatives_equal_autodiff_and_differentiate_again():
     eps = 1e-5
     fd = np.stack([(g(flat + eps * e) - g(flat - eps * e)) / (2 * eps) for e in np.eye(12)])
     assert_allclose(np.asarray(hess), fd.T, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
+    """fiml_information against jax.hessian of the plain autodiff NLL (no custom rule) in
+    (mean, vech cov), away from the MLE, with weights and with empty padding patterns."""
+    from mle_jax._missing import fiml_information, pad_patterns
+
+    rng = np.random.default_rng(d)
+    x = random_missing(rng, 40, d, frac=0.3)
+    ps, _ = pattern_stats(x, rng.uniform(0.5, 2, len(x)))
+    ps = pad_patterns(ps, len(ps.count) + 3)
+    mean, cov = jnp.asarray(rng.normal(size=d)), jnp.asarray(random_cov(rng, d))
+    rows, cols = np.tril_indices(d)
+
+    def nll(phi):
+        c = jnp.zeros((d, d)).at[rows, cols].set(phi[d:])
+        return _autodiff_nll(phi[:d], c + jnp.tril(c, -1).T, *map(jnp.asarray, ps))
+
+    want = jax.hessian(nll)(jnp.concatenate([mean, cov[rows, cols]]))
+    got = jax.jit(fiml_information)(mean, cov, ps)
+    assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-10)
 
 
 def test_padding_patterns_changes_nothing_and_buckets_are_tight():

@@ -220,7 +220,7 @@ def profile_interval(
     est = prof.estimate
     log_scale = prof.kind in ("var", "std")
     # the Wald standard error sets the step of the search
-    vtheta, _ = _param_covariance(prof.prep.problem, prof.free)
+    vtheta = _param_covariance(prof.prep.problem, prof.free)
     d = prof.prep.affine.shift.shape[-1]
     diag_idx = d + prof.idx * (prof.idx + 1) // 2 + prof.idx
     pos = {"mean": prof.idx, "var": diag_idx, "std": d + d * (d + 1) // 2 + prof.idx}[prof.kind]
