@@ -126,7 +126,8 @@ def free_coordinates(spec, d: int):
 
 
 def param_covariance(problem, free):
-    """Pure, unbatched: ``Cov(theta)`` ``(p + d, p + d)`` at ``free`` (module docstring).
+    """Pure, unbatched: ``Cov(mean, vech cov)`` ``(p, p)`` in user units at ``free``, and the
+    ``(p + d,)`` variances of ``theta`` (those and the standard deviations') (module docstring).
 
     Every model is a linear restriction ``phi = phi_hat + A psi`` of ``phi = (mean, vech
     cov)`` (:func:`free_coordinates`), and at a stationary point the inverse Hessian in
@@ -176,11 +177,9 @@ def param_covariance(problem, free):
     f = jnp.diagonal(spec.affine.factor).astype(vphi.dtype)
     t = jnp.concatenate([f, f[rows] * f[cols]])
     vphi = vphi * t[:, None] * t[None, :]
-    diag = d + np.flatnonzero(rows == cols)
-    half_inv_std = 0.5 / (f * jnp.sqrt(jnp.diagonal(cov)))  # d std / d var, user units
-    side = vphi[:, diag] * half_inv_std[None, :]
-    corner = side[diag] * half_inv_std[:, None]
-    return jnp.block([[vphi, side], [side.T, corner]])
+    var_u = jnp.diagonal(vphi)[d + np.flatnonzero(rows == cols)]  # Var of the variances
+    var_std = var_u * 0.25 / (f * f * jnp.diagonal(cov))  # delta: d std / d var = 1 / (2 std)
+    return vphi, jnp.concatenate([jnp.diagonal(vphi), var_std])
 
 
 _ELEMENTS = 1 << 22  # Hessian-vector products of a penalty at once, times d^2: ~32 MiB
@@ -243,10 +242,9 @@ def standard_errors(result) -> StandardErrors:
     prep, free = setup(result)
     batch = tuple(np.shape(result.nll))
     fn = _param_covariance_many if batch else _param_covariance
-    vtheta = fn(prep.problem, free)
-    vtheta = np.asarray(vtheta, np.float64)
-    diag = vtheta.diagonal(axis1=-2, axis2=-1)
-    se = np.where(np.isfinite(diag), np.sqrt(np.maximum(diag, 0.0)), np.nan)
+    vcov, var = fn(prep.problem, free)
+    var = np.asarray(var, np.float64)
+    se = np.where(np.isfinite(var), np.sqrt(np.maximum(var, 0.0)), np.nan)
     d = result.stats.mean.shape[-1]
     m = d * (d + 1) // 2
     se_mean, se_tril, se_std = se[..., :d], se[..., d : d + m], se[..., d + m :]
@@ -257,9 +255,8 @@ def standard_errors(result) -> StandardErrors:
     if result.univariate:
         se_mean, se_cov, se_std = se_mean[..., 0], se_cov[..., 0, 0], se_std[..., 0]
     dtype = prep.data.dtype
-    p = d + m
-    fields = (se_mean, se_cov, se_std, vtheta[..., :p, :p])  # one transfer, no compiled copies
-    mean, cov, std, vcov = jax.device_put(tuple(np.asarray(a, dtype) for a in fields))
+    fields = (se_mean, se_cov, se_std)  # one transfer, no compiled copies
+    mean, cov, std = jax.device_put(tuple(np.asarray(a, dtype) for a in fields))
     return StandardErrors(
         mean=mean,
         cov=cov,

@@ -220,11 +220,11 @@ def profile_interval(
     est = prof.estimate
     log_scale = prof.kind in ("var", "std")
     # the Wald standard error sets the step of the search
-    vtheta = _param_covariance(prof.prep.problem, prof.free)
+    var = _param_covariance(prof.prep.problem, prof.free)[1]
     d = prof.prep.affine.shift.shape[-1]
     diag_idx = d + prof.idx * (prof.idx + 1) // 2 + prof.idx
     pos = {"mean": prof.idx, "var": diag_idx, "std": d + d * (d + 1) // 2 + prof.idx}[prof.kind]
-    se = float(np.sqrt(max(float(vtheta[pos, pos]), 0.0)))
+    se = float(np.sqrt(max(float(var[pos]), 0.0)))
     if log_scale:
         t_hat = math.log(est)
         step = se / est if np.isfinite(se) and se > 0 else 0.1
