@@ -117,7 +117,7 @@ def test_jit_equals_eager_for_the_loop():
     prep = prepared(random_gaussian(rng, 2, 100))
     init = FreeParams(jnp.zeros(2) + 0.5, jnp.zeros(3))
     args = (prep.problem, init, jnp.asarray(1e-9))
-    kw = dict(optimizer=mj.default_optimizer(), max_steps=4)  # eager L-BFGS is slow: 4 steps
+    kw = dict(optimizer=mj.default_optimizer(), max_steps=2)  # eager L-BFGS is slow: 2 steps
     jitted, nll_j = _solve.solve_jit(*args, **kw)
     with jax.disable_jit():
         eager, nll_e = _solve.solve(*args, **kw)

@@ -266,7 +266,7 @@ def test_analytic_derivatives_equal_autodiff_and_differentiate_again():
     assert_allclose(np.asarray(hess), fd.T, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("d", [1, 2, 5])
+@pytest.mark.parametrize("d", [1, 4])
 def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
     """fiml_information against jax.hessian of the plain autodiff NLL (no custom rule) in
     (mean, vech cov), away from the MLE, with weights and with empty padding patterns."""
@@ -283,7 +283,7 @@ def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
         c = jnp.zeros((d, d)).at[rows, cols].set(phi[d:])
         return _autodiff_nll(phi[:d], c + jnp.tril(c, -1).T, *map(jnp.asarray, ps))
 
-    want = jax.hessian(nll)(jnp.concatenate([mean, cov[rows, cols]]))
+    want = jax.jit(jax.hessian(nll))(jnp.concatenate([mean, cov[rows, cols]]))
     got = jax.jit(fiml_information)(mean, cov, ps)
     assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-10)
 
