@@ -116,8 +116,8 @@ def mvn_nll_stats(
     return 0.5 * (count * (d * LOG2PI + logdet + jnp.sum(r * r)) + trace)
 
 
-def mean_nll(mean, chol, stats, x=None, weights=None, ridge=None) -> jax.Array:
-    """NLL per sample, plus a ridge penalty: the objective every fit minimises.
+def mean_nll(mean, chol, stats, x=None, weights=None) -> jax.Array:
+    """NLL per sample: the data's part of the objective every fit minimises.
 
     Args:
         mean: ``(d,)``.
@@ -125,20 +125,16 @@ def mean_nll(mean, chol, stats, x=None, weights=None, ridge=None) -> jax.Array:
         stats: ``(count, mean, scatter)`` sufficient statistics of the data.
         x: optional ``(n, d)`` data: evaluate on every row (the raw form) instead of ``stats``.
         weights: optional ``(n,)`` frequency weights of ``x``.
-        ridge: optional ``(d, d)`` matrix ``R``; adds ``tr(Sigma^{-1} R) / 2``, whose exact
-            minimiser adds ``R`` to the covariance.
 
     Returns:
-        ``()`` total NLL / count (+ penalty).
+        ``()`` total NLL / count.
     """
     count, xbar, scatter = stats
     if x is None:
         total = mvn_nll_stats(mean, chol, count, xbar, scatter)
     else:
         total = mvn_nll(mean, chol, x, weights)
-    if ridge is None:
-        return total / count
-    return total / count + ridge_penalty(chol, ridge)
+    return total / count
 
 
 def ridge_penalty(chol: jax.Array, ridge: jax.Array) -> jax.Array:

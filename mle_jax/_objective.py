@@ -37,7 +37,6 @@ __all__ = [
     "Problem",
     "Spec",
     "data_nll",
-    "data_units",
     "free_from_mean_cov",
     "mean_chol",
     "objective",
@@ -184,8 +183,7 @@ def count(problem: Problem) -> jax.Array:
     return problem.stats.count
 
 
-def data_units(mean, chol, problem: Problem):
-    """Optimiser-coordinate ``(mean, chol)`` -> the units of ``problem.stats``."""
+def _in_data_units(mean, chol, problem: Problem):
     if problem.precond is None:
         return mean, chol
     return problem.precond.from_std(mean, chol)
@@ -199,7 +197,7 @@ def _stats_nll(mean, chol, st) -> jax.Array:
 
 def data_nll(mean, chol, problem: Problem) -> jax.Array:
     """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)``."""
-    mean, chol = data_units(mean, chol, problem)
+    mean, chol = _in_data_units(mean, chol, problem)
     return _stats_nll(mean, chol, problem.stats)
 
 
@@ -208,7 +206,7 @@ def objective(free: FreeParams, problem: Problem) -> jax.Array:
     mean, chol = mean_chol(problem.spec, free)
     p = problem
     if isinstance(p.stats, SuffStats) and p.precond is None:
-        value = mean_nll(mean, chol, p.stats, p.x, p.weights, None)
+        value = mean_nll(mean, chol, p.stats, p.x, p.weights)
     else:
         value = data_nll(mean, chol, p) / count(p)
     return value + penalty(mean, chol, p)
@@ -219,7 +217,7 @@ def penalty(mean, chol, problem: Problem) -> jax.Array:
     prior / count`` (``0`` for neither), at optimiser-coordinate ``(mean, chol)``."""
     value = jnp.zeros((), chol.dtype)
     if problem.ridge is not None:
-        value = value + ridge_penalty(data_units(mean, chol, problem)[1], problem.ridge)
+        value = value + ridge_penalty(_in_data_units(mean, chol, problem)[1], problem.ridge)
     if problem.spec.has_prior:
         value = value - log_prior(problem.spec, mean, chol) / count(problem)
     return value

@@ -24,7 +24,7 @@ from jax.scipy.stats import norm
 
 from .._batch import default_block, map_blocks
 from .._missing import PatternStats, fiml_information
-from .._objective import count, data_units, free_from_mean_cov, mean_chol, penalty
+from .._objective import count, free_from_mean_cov, mean_chol, penalty
 from .._problem import Prepared, prepare
 from .._statistics import Data
 from .._types import HIGHEST, ConvergenceWarning, Estimate
@@ -140,7 +140,9 @@ def param_covariance(problem, free):
     products: at ``d = 100`` the cost is the ``5150 x 5150`` inverse.
     """
     spec = problem.spec
-    mean, chol = data_units(*mean_chol(spec, free), problem)
+    # setup's problems are scaled per column (no parameter preconditioner): the optimiser's
+    # units are those of the statistics
+    mean, chol = mean_chol(spec, free)
     d = mean.shape[-1]
     rows, cols = np.tril_indices(d)
     cov = jnp.matmul(chol, chol.T, precision=HIGHEST)
