@@ -44,6 +44,7 @@ __all__ = [
     "fiml_nll",
     "fiml_information",
     "masked_cov",
+    "as_patterns",
     "pad_patterns",
     "padded_size",
     "check_identified",
@@ -241,6 +242,15 @@ def merge_pattern_stats(a: PatternStats, b: PatternStats) -> PatternStats:
     live = total > 0
     m = mask[first].astype(np.float64)
     return PatternStats(m[live], total[live], (merged * m)[live], out[live])
+
+
+def as_patterns(stats) -> PatternStats:
+    """Complete-data :class:`~mle_jax.stats.SuffStats` (unbatched, numpy or traced) as one
+    pattern that observes every coordinate; :class:`PatternStats` as they are."""
+    if isinstance(stats, PatternStats):
+        return stats
+    d = stats.mean.shape[-1]
+    return PatternStats(np.ones((1, d)), stats.count[None], stats.mean[None], stats.scatter[None])
 
 
 def padded_size(patterns: int) -> int:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _missing, _shard, _stream, _validate
-from ._missing import PatternStats, merge_pattern_stats, pattern_stats
+from ._missing import PatternStats, merge_pattern_stats, pad_patterns, pattern_stats
 from ._stats_np import suff_stats_np
 from .stats import SuffStats, suff_stats
 
@@ -320,10 +320,5 @@ def _batch_patterns(xs, weights) -> PatternStats:
         pattern_stats(x, None if weights is None else weights[k])[0] for k, x in enumerate(xs)
     ]
     size = max(len(p.count) for p in members)
-
-    def pad(a):
-        return np.concatenate([a, np.zeros((size - a.shape[0], *a.shape[1:]))])
-
-    return PatternStats(
-        *(np.stack([pad(getattr(p, f)) for p in members]) for f in PatternStats._fields)
-    )
+    padded = [pad_patterns(p, size) for p in members]
+    return PatternStats(*(np.stack(parts) for parts in zip(*padded, strict=True)))

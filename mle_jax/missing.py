@@ -24,6 +24,7 @@ import optax
 from ._bijections import MvnParams, raw_from_chol
 from ._missing import (
     PatternStats,
+    as_patterns,
     fiml_nll,
     merge_pattern_stats,
     missing_fraction,
@@ -110,11 +111,7 @@ def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=
     """
     model = Gaussian()
     data = collect(x, weights, columns=columns, missing="fiml")
-    if not isinstance(data.stats, PatternStats):  # no NaN: one complete pattern
-        st = data.stats
-        d = st.mean.shape[-1]
-        one = PatternStats(np.ones((1, d)), st.count[None], st.mean[None], st.scatter[None])
-        data = data._replace(stats=one)
+    data = data._replace(stats=as_patterns(data.stats))  # no NaN: one complete pattern
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, "scale")  # columns centred and scaled: EM works there
     ps = prep.problem.stats

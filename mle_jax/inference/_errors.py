@@ -23,7 +23,7 @@ import numpy as np
 from jax.scipy.stats import norm
 
 from .._batch import default_block, map_blocks
-from .._missing import PatternStats, fiml_information
+from .._missing import as_patterns, fiml_information
 from .._objective import count, free_from_mean_cov, mean_chol, penalty
 from .._problem import Prepared, prepare
 from .._statistics import Data
@@ -93,15 +93,6 @@ def theta(spec, free):
     return jnp.concatenate([mean_u, cov_u[rows, cols], jnp.sqrt(jnp.diagonal(cov_u))])
 
 
-def _patterns(stats) -> PatternStats:
-    """Complete-data statistics as one pattern that observes every coordinate."""
-    if isinstance(stats, PatternStats):
-        return stats
-    mean = jnp.asarray(stats.mean)
-    one = lambda a: jnp.asarray(a)[None]  # noqa: E731
-    return PatternStats(jnp.ones_like(mean)[None], one(stats.count), mean[None], one(stats.scatter))
-
-
 def free_coordinates(spec, d: int):
     """The model's free parameters ``psi`` as a restriction of ``phi = (mean, vech cov)``:
     ``phi = phi_hat + A psi`` with ``A = I[:, index] @ combine`` (static numpy).
@@ -146,7 +137,7 @@ def param_covariance(problem, free):
     d = mean.shape[-1]
     rows, cols = np.tril_indices(d)
     cov = jnp.matmul(chol, chol.T, precision=HIGHEST)
-    info = fiml_information(mean, cov, _patterns(problem.stats))
+    info = fiml_information(mean, cov, as_patterns(problem.stats))
     index, combine = free_coordinates(spec, d)
     full = len(index) == info.shape[0]
     hess = info if full else info[index[:, None], index[None, :]]
