@@ -8,6 +8,7 @@ errors, intervals, profiles, model choice), :mod:`mle_jax.missing` (incomplete d
 start with ``_`` are private.
 """
 
+from . import constraints as constraints
 from . import data as data
 from . import inference as inference
 from . import likelihood as likelihood
@@ -20,7 +21,10 @@ from ._bijections import MvnParams as MvnParams
 from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._fit import fit as fit
 from ._fit import fit_many as fit_many
+from ._fit_model import BoundaryWarning as BoundaryWarning
 from ._model import Gaussian as Gaussian
+from ._models import Model as Model
+from ._models import Structured as Structured
 from ._nll import nll as nll
 from ._oracles import closed_form as closed_form
 from ._result import FitResult as FitResult
@@ -35,6 +39,9 @@ from .inference import summary as summary
 __version__ = "0.2.0"
 
 __all__ = [
+    "BoundaryWarning",
+    "Model",
+    "Structured",
     "ConvergenceWarning",
     "Estimate",
     "FitResult",

@@ -17,8 +17,10 @@ import optax
 
 from . import _progress, _validate
 from ._batch import default_block, member_errors, pattern_errors, solve_many
+from ._fit_model import fit_model, fit_model_many
 from ._missing import PatternStats
 from ._model import PRECONDITIONS, Gaussian
+from ._models import Model
 from ._objective import check_prior
 from ._problem import prepare, result, start
 from ._result import FitResult
@@ -34,18 +36,21 @@ _ON_INVALID = ("raise", "skip")
 
 def _check_options(
     model, max_steps, form, precondition, missing="raise", *, tol=None, optimizer=None, columns=None
-) -> Gaussian:
+) -> Gaussian | Model:
     """Check every option at the boundary (``_validate``): a clear error naming it."""
     _validate.check_tol(tol)
     _validate.check_optimizer(optimizer)
     _validate.check_columns(columns)
     if model is None:
         model = Gaussian()
-    elif not isinstance(model, Gaussian):
+    elif not isinstance(model, (Gaussian, Model)):
         raise TypeError(
-            f"model must be a mle_jax.Gaussian (e.g. mj.Gaussian(covariance='diag')), got "
+            f"model must be a mle_jax.Gaussian (e.g. mj.Gaussian(covariance='diag')) or a "
+            f"mle_jax.Model (e.g. mj.FactorAnalysis(2), mj.Structured(...)), got "
             f"{type(model).__name__}"
         )
+    if isinstance(model, Model) and form != "stats":
+        raise ValueError("a Model is fitted from statistics: use form='stats' (the default)")
     _validate.check_max_steps(max_steps)
     if form not in ("stats", "raw"):
         raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
@@ -60,6 +65,19 @@ def _check_collected(data, columns=None, name: str = "x") -> None:
     """Checks that need the data's statistics: column names, the dtype's range."""
     _validate.check_columns(columns, data.stats.mean.shape[-1])
     _validate.check_representable(data.stats, data.dtype, name)
+
+
+def _check_model_data(stats, columns, name: str = "x") -> None:
+    """What every model needs of its data: rows, and every column observed (a model's own
+    identification is checked on its information, before the loop)."""
+    count = float(np.sum(stats.count))
+    if count < 2:
+        raise ValueError(f"{name} has {count:g} row(s); a model fit needs at least 2")
+    if isinstance(stats, PatternStats):
+        seen = np.einsum("p,pj->j", np.asarray(stats.count), np.asarray(stats.mask))
+        label = _validate.column_label(columns)
+        for j in np.flatnonzero(seen <= 0):
+            raise ValueError(f"{name} column {label(int(j))} is never observed (all NaN); drop it")
 
 
 def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
@@ -86,7 +104,7 @@ def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
 
 def fit(
     x,
-    model: Gaussian | None = None,
+    model: Gaussian | Model | None = None,
     *,
     optimizer: optax.GradientTransformation | None = None,
     init=None,
@@ -99,6 +117,7 @@ def fit(
     trace: bool = False,
     columns=None,
     progress: bool | int = False,
+    starts: int = 1,
 ) -> FitResult:
     """Fit a Gaussian to data by minimising the negative log-likelihood with optax.
 
@@ -114,7 +133,13 @@ def fit(
             DataFrames or ``(x_chunk, w_chunk)`` pairs), read in one pass. Computation follows
             its dtype (float64 needs ``jax_enable_x64``).
         model: the :class:`~mle_jax.Gaussian` to fit (covariance structure, fixed mean or
-            covariance, prior, ridge); default ``Gaussian()``, a full covariance.
+            covariance, prior, ridge); default ``Gaussian()``, a full covariance. Or any
+            :class:`~mle_jax.Model` (:class:`~mle_jax.Structured` user functions,
+            :class:`~mle_jax.FactorAnalysis`, the patterned covariances): its ``params`` are
+            fitted on the same statistics (every entry point, FIML, weights), ``init`` is
+            then a parameter pytree, and ``tol`` bounds the Newton decrement
+            ``sqrt(g^T F^{-1} g)`` per row with the Fisher information ``F`` at the point
+            (invariant to the parameterisation and the units).
         optimizer: any optax ``GradientTransformation``; default
             :func:`~mle_jax.default_optimizer` (L-BFGS). Reuse the same object to reuse the
             compiled loop.
@@ -151,6 +176,9 @@ def fit(
         columns: optional column names (messages and :func:`~mle_jax.summary`).
         progress: a tqdm progress bar (needs ``mle_jax[progress]``): ``True``, or ``k`` to
             update it every ``k`` steps (the loop then runs in chunks of ``k`` steps).
+        starts: for a :class:`~mle_jax.Model`, run this many starts (the default start and
+            seeded draws around it) in one batched call and keep the converged one with the
+            lowest NLL: for non-convex models (factor analysis).
 
     Returns:
         A :class:`~mle_jax.FitResult`, which also carries the model, the standardiser and the
@@ -177,8 +205,29 @@ def fit(
         optimizer=optimizer,
         columns=columns,
     )
+    if not isinstance(starts, (int, np.integer)) or isinstance(starts, bool) or starts < 1:
+        raise ValueError(f"starts must be a positive integer, got {starts!r}")
+    if starts > 1 and not isinstance(model, Model):
+        raise ValueError("starts= is for a Model (a Gaussian's NLL has one minimum)")
     data = collect(x, weights, raw=form == "raw", columns=columns, missing=missing)
     _check_collected(data, columns)
+    if isinstance(model, Model):
+        if progress:
+            raise ValueError("progress= is not available for a Model fit yet")
+        _check_model_data(data.stats, data.columns)
+        return _warn_unconverged(
+            fit_model(
+                data,
+                model,
+                init=init,
+                tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
+                optimizer=default_optimizer() if optimizer is None else optimizer,
+                max_steps=int(max_steps),
+                trace=bool(trace),
+                starts=int(starts),
+                precondition=precondition,
+            )
+        )
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
@@ -212,7 +261,7 @@ def fit(
 
 def fit_many(
     xs,
-    model: Gaussian | None = None,
+    model: Gaussian | Model | None = None,
     *,
     weights=None,
     optimizer: optax.GradientTransformation | None = None,
@@ -279,6 +328,20 @@ def fit_many(
     _check_collected(data, name="xs")
     stats = data.stats
     batch = stats.count.shape[0]
+    if isinstance(model, Model):
+        for k in range(batch):
+            _check_model_data(type(stats)(*(a[k] for a in stats)), None, f"xs[{k}]")
+        res = fit_model_many(
+            data,
+            model,
+            init=init,
+            tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
+            optimizer=default_optimizer() if optimizer is None else optimizer,
+            max_steps=int(max_steps),
+            batch_size=None if batch_size is None else int(batch_size),
+            precondition=precondition,
+        )
+        return _warn_unconverged(res, batched=True)
     if isinstance(stats, PatternStats):
         errors = pattern_errors(stats, model)
     else:

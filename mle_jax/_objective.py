@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
 from ._missing import PatternStats, fiml_nll
@@ -33,6 +34,7 @@ from ._types import ArrayLike
 from .stats import SuffStats
 
 __all__ = [
+    "GAUSSIAN",
     "FreeParams",
     "Problem",
     "Spec",
@@ -221,6 +223,59 @@ def penalty(mean, chol, problem: Problem) -> jax.Array:
     if problem.spec.has_prior:
         value = value - log_prior(problem.spec, mean, chol) / count(problem)
     return value
+
+
+def natural_grad_norm(spec, params: Any, grad: Any) -> jax.Array:
+    """The gradient's norm in the iterate's own scale: ``||L^T g_m||^2 + ||L^T g_L||_F^2``.
+
+    ``L`` is the Cholesky factor of the iterate's covariance, ``g_m`` and ``g_L`` the
+    gradients with respect to the mean and to ``L`` itself. Under any lower-triangular affine
+    change of units (the standardiser, a rescaling of the data, of the iterate or of both)
+    ``L -> A L`` and ``g -> A^{-T} g``, so this number does not change: it is as small at a
+    start of 1e10 or a covariance of 1e200 as the loss's real curvature there says, not as
+    the flat, saturated loss makes the plain gradient look. At ``L = I`` (the whitened
+    optimum of complete data) it equals the plain gradient norm. For a full covariance
+    ``L^T g_m = L^{-1}(m - xbar)`` and ``L^T g_L = I - L^{-1} S L^{-T}`` (``S`` the scatter
+    about ``m``): zero only at the MLE. For diagonal/spherical models the log-scale gradient
+    is already scale-free and is used as it is.
+    """
+    _, chol = mean_chol(spec, params)
+    total = jnp.zeros((), chol.dtype)
+    if not spec.fix_mean:
+        total = total + jnp.sum(jnp.matmul(chol.T, grad.mean) ** 2)
+    if not spec.fix_cov:
+        if spec.covariance == "full":
+            raw, g_raw = params.scale_raw, grad.scale_raw
+            d = chol.shape[-1]
+            rows, cols = np.tril_indices(d)
+            on_diag = jnp.asarray(rows == cols)
+            # dL_ij / draw_k is L_ii on the diagonal (exp) and 1 off it
+            dl = jnp.where(on_diag, jnp.exp(jnp.where(on_diag, raw, 0.0)), 1.0)
+            g_l = jnp.zeros((d, d), chol.dtype).at[rows, cols].set(g_raw / dl)
+            total = total + jnp.sum(jnp.matmul(chol.T, g_l) ** 2)
+        else:
+            total = total + jnp.sum(grad.scale_raw**2)
+    return jnp.sqrt(total)
+
+
+@dataclasses.dataclass(frozen=True)
+class _GaussianObjective:
+    """The :class:`~mle_jax.Gaussian`'s :class:`~mle_jax._solve.Objective` over a
+    :class:`Problem`: :func:`objective`, :func:`natural_grad_norm`, and the full
+    :class:`~mle_jax.MvnParams` with the data NLL at the end."""
+
+    def value(self, params: FreeParams, args: Problem) -> jax.Array:
+        return objective(params, args)
+
+    def stationarity(self, params: FreeParams, grad: FreeParams, args: Problem) -> jax.Array:
+        return natural_grad_norm(args.spec, params, grad)
+
+    def finish(self, params: FreeParams, args: Problem):
+        mvn = to_mvn(args.spec, params)
+        return mvn, data_nll(mvn.mean, mvn.chol, args)
+
+
+GAUSSIAN = _GaussianObjective()
 
 
 def free_from_mean_cov(spec: Spec, mean, cov) -> FreeParams:

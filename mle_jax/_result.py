@@ -10,6 +10,7 @@ import numpy as np
 
 from ._bijections import MvnParams
 from ._model import Gaussian
+from ._models import Model
 from ._standardise import Affine
 from ._types import Estimate, Status
 from .stats import SuffStats
@@ -43,9 +44,20 @@ class FitResult:
         stats: :class:`~mle_jax.stats.SuffStats` of the data (host float64, user units): what
             :mod:`mle_jax.inference` reads instead of the data.
         standardiser: the :class:`~mle_jax._standardise.Affine` map the optimiser worked in.
-        model: the :class:`~mle_jax.Gaussian` that was fitted (static).
+        model: the :class:`~mle_jax.Gaussian` or :class:`~mle_jax.Model` that was fitted
+            (static).
         univariate: the data were 1-D (static).
         columns: column names, if known (static).
+        free: ``(p,)`` a :class:`~mle_jax.Model` fit's free coordinates at the estimate
+            (``None`` for a ``Gaussian``).
+        at_bound: ``(p,)`` bool, which free scalars ended at their bound (a Heywood case);
+            :attr:`boundary` names them.
+        layout: a model fit's :class:`~mle_jax._models.Layout` (static).
+        names: the ``p`` names of a model's free scalars (static).
+
+    For a :class:`~mle_jax.Model`, ``params`` is the fitted parameter pytree (the structure
+    of the model's start) and ``path`` (``trace=True``) the same pytree with a leading steps
+    axis.
     """
 
     mean: Any
@@ -62,9 +74,13 @@ class FitResult:
     path: Estimate | None
     stats: SuffStats
     standardiser: Affine
-    model: Gaussian = Gaussian()
+    model: Gaussian | Model = Gaussian()
     univariate: bool = False
     columns: tuple | None = None
+    free: Any = None
+    at_bound: Any = None
+    layout: Any = None
+    names: tuple | None = None
 
     @property
     def message(self):
@@ -73,6 +89,17 @@ class FitResult:
         if status.ndim == 0:
             return Status.message(status)
         return [Status.message(s) for s in status.ravel()]
+
+    @property
+    def boundary(self):
+        """Names of the parameters at their bound (a list per member for a batch)."""
+        if self.at_bound is None:
+            return [] if not self.batch_shape else [[] for _ in range(self.batch_shape[0])]
+        at = np.asarray(self.at_bound)
+        names = self.names or ()
+        if at.ndim == 1:
+            return [names[i] for i in np.flatnonzero(at)]
+        return [[names[i] for i in np.flatnonzero(row)] for row in at]
 
     @property
     def batch_shape(self) -> tuple:
@@ -90,7 +117,7 @@ class FitResult:
         return dataclasses.replace(self, **changes)
 
 
-_STATIC = ("model", "univariate", "columns")
+_STATIC = ("model", "univariate", "columns", "layout", "names")
 jax.tree_util.register_dataclass(
     FitResult,
     data_fields=[f.name for f in dataclasses.fields(FitResult) if f.name not in _STATIC],

@@ -1,25 +1,27 @@
 """The optimisation loop: any optax transformation, the whole loop in one ``lax.while_loop``.
 
-:func:`solve` is pure and unbatched (``jax.vmap`` lifts it for ``fit_many``); it minimises
-:func:`mle_jax._model.objective` of a standardised :class:`~mle_jax._model.Problem` and keeps
-the best point visited, with a :class:`~mle_jax.Status` per fit.
+:func:`solve` is pure and unbatched (``jax.vmap`` lifts it for ``fit_many``). It takes the
+objective as an argument (as optimistix's ``minimise(fn, solver, y0, args)`` does): an
+:class:`Objective` whose ``value(params, args)`` it minimises, whose ``stationarity`` it
+asks for the invariant convergence measure, and whose ``finish`` maps the returned point out.
+It keeps the best point visited, with a :class:`~mle_jax.Status` per fit. Nothing here knows
+what a model is.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from . import _progress
-from ._objective import FreeParams, Problem, data_nll, mean_chol, objective, to_mvn
+from ._objective import GAUSSIAN
 from ._types import Status
 
-__all__ = ["default_optimizer", "default_tol", "finish", "solve", "solve_jit"]
+__all__ = ["Objective", "default_optimizer", "default_tol", "finish", "solve", "solve_jit"]
 
 
 @functools.cache
@@ -41,6 +43,24 @@ def default_tol(dtype) -> float:
     return 1e-9 if jnp.dtype(dtype) == jnp.float64 else 1e-5
 
 
+class Objective(Protocol):
+    """What :func:`solve` minimises; instances are static (hashable) jit arguments.
+
+    * ``value(params, args) -> ()``: the objective (a mean NLL per sample, plus penalties);
+    * ``stationarity(params, grad, args) -> ()``: a convergence measure that no change of
+      units or of parameters can make small away from a stationary point; the loop stops
+      when it *and* the plain gradient norm are ``<= tol`` (``inf``: not yet);
+    * ``finish(params, args) -> (out, nll)``: the returned point as the result reads it, and
+      the total data NLL there.
+    """
+
+    def value(self, params: Any, args: Any) -> jax.Array: ...
+
+    def stationarity(self, params: Any, grad: Any, args: Any) -> jax.Array: ...
+
+    def finish(self, params: Any, args: Any) -> tuple[Any, jax.Array]: ...
+
+
 class _State(NamedTuple):
     params: Any
     opt_state: Any
@@ -54,39 +74,6 @@ class _State(NamedTuple):
     history: jax.Array
     path: Any
     status: jax.Array
-
-
-def natural_grad_norm(spec, params: Any, grad: Any) -> jax.Array:
-    """The gradient's norm in the iterate's own scale: ``||L^T g_m||^2 + ||L^T g_L||_F^2``.
-
-    ``L`` is the Cholesky factor of the iterate's covariance, ``g_m`` and ``g_L`` the
-    gradients with respect to the mean and to ``L`` itself. Under any lower-triangular affine
-    change of units (the standardiser, a rescaling of the data, of the iterate or of both)
-    ``L -> A L`` and ``g -> A^{-T} g``, so this number does not change: it is as small at a
-    start of 1e10 or a covariance of 1e200 as the loss's real curvature there says, not as
-    the flat, saturated loss makes the plain gradient look. At ``L = I`` (the whitened
-    optimum of complete data) it equals the plain gradient norm. For a full covariance
-    ``L^T g_m = L^{-1}(m - xbar)`` and ``L^T g_L = I - L^{-1} S L^{-T}`` (``S`` the scatter
-    about ``m``): zero only at the MLE. For diagonal/spherical models the log-scale gradient
-    is already scale-free and is used as it is.
-    """
-    _, chol = mean_chol(spec, params)
-    total = jnp.zeros((), chol.dtype)
-    if not spec.fix_mean:
-        total = total + jnp.sum(jnp.matmul(chol.T, grad.mean) ** 2)
-    if not spec.fix_cov:
-        if spec.covariance == "full":
-            raw, g_raw = params.scale_raw, grad.scale_raw
-            d = chol.shape[-1]
-            rows, cols = np.tril_indices(d)
-            on_diag = jnp.asarray(rows == cols)
-            # dL_ij / draw_k is L_ii on the diagonal (exp) and 1 off it
-            dl = jnp.where(on_diag, jnp.exp(jnp.where(on_diag, raw, 0.0)), 1.0)
-            g_l = jnp.zeros((d, d), chol.dtype).at[rows, cols].set(g_raw / dl)
-            total = total + jnp.sum(jnp.matmul(chol.T, g_l) ** 2)
-        else:
-            total = total + jnp.sum(grad.scale_raw**2)
-    return jnp.sqrt(total)
 
 
 def _finite_tree(tree) -> jax.Array:
@@ -122,10 +109,11 @@ def _stored_value_and_grad(opt_state):
 
 
 def solve(
-    problem: Problem,
-    init: FreeParams,
+    problem: Any,
+    init: Any,
     tol: jax.Array,
     *,
+    objective: Objective = GAUSSIAN,
     optimizer: optax.GradientTransformation,
     max_steps: int,
     record_path: bool = False,
@@ -133,7 +121,8 @@ def solve(
     resume: _State | None = None,
     stop: jax.Array | None = None,
 ):
-    """Minimise :func:`objective` from ``init``: pure, unbatched, jit/vmap-able.
+    """Minimise ``objective.value(params, problem)`` from ``init``: pure, unbatched,
+    jit/vmap-able (``objective`` is static; default: the :class:`~mle_jax.Gaussian`'s).
 
     ``progress=k > 0`` (static) sends ``(step, loss, grad_norm)`` to the host every ``k``
     steps (:func:`mle_jax._progress.while_loop`); ``0`` traces no callback at all.
@@ -147,12 +136,11 @@ def solve(
         total data NLL of the standardised problem there.
     """
     opt = optax.with_extra_args_support(optimizer)
-    fun = functools.partial(objective, problem=problem)
+    fun = functools.partial(objective.value, args=problem)
     value_and_grad = jax.value_and_grad(fun)
     loss0, grad0 = value_and_grad(init)
     gn0 = optax.tree.norm(grad0)
-    spec = problem.spec
-    nat0 = natural_grad_norm(spec, init, grad0)
+    nat0 = objective.stationarity(init, grad0, problem)
     history = jnp.full((max_steps + 1,), jnp.nan, loss0.dtype).at[0].set(loss0)
     path = None
     if record_path:
@@ -190,7 +178,7 @@ def solve(
         loss, grad = value_and_grad(params) if stored is None else stored
         gn = optax.tree.norm(grad)
         step = s.step + 1
-        nat = natural_grad_norm(spec, params, grad)
+        nat = objective.stationarity(params, grad, problem)
         status = _status(loss, gn, step, tol, max_steps, nat, _finite_tree(params))
         # keep the best finite point; a point that meets the tolerance is taken as it is
         take = (jnp.isfinite(loss) & (loss <= s.best_loss)) | (status == Status.CONVERGED)
@@ -217,21 +205,24 @@ def solve(
     if stop is not None:
         state = jax.lax.while_loop(lambda s: running(s) & (s.step < stop), body, state)
         # the NLL is returned too: see docs/design-notes.md, "Loop prologue"
-        return state, finish(state, problem)[1]
+        return state, finish(state, problem, objective)[1]
     state = _progress.while_loop(running, body, state, every=progress)
-    return finish(state, problem)
+    return finish(state, problem, objective)
 
 
-def finish(state: _State, problem: Problem):
+def finish(state: _State, problem: Any, objective: Objective = GAUSSIAN):
     """A finished loop state -> ``(state, final_nll)`` as :func:`solve` returns them."""
-    full = functools.partial(to_mvn, problem.spec)  # free parameters -> MvnParams
+    out = lambda p: objective.finish(p, problem)[0]  # noqa: E731
+    best, nll = objective.finish(state.best, problem)
     state = state._replace(
-        params=full(state.params),
-        best=full(state.best),
-        path=None if state.path is None else jax.vmap(full)(state.path),
+        params=out(state.params),
+        best=best,
+        path=None if state.path is None else jax.vmap(out)(state.path),
     )
-    return state, data_nll(state.best.mean, state.best.chol, problem)
+    return state, nll
 
 
-solve_jit = jax.jit(solve, static_argnames=("optimizer", "max_steps", "record_path", "progress"))
-finish_jit = jax.jit(finish)
+solve_jit = jax.jit(
+    solve, static_argnames=("objective", "optimizer", "max_steps", "record_path", "progress")
+)
+finish_jit = jax.jit(finish, static_argnames=("objective",))

@@ -4,7 +4,8 @@ The files live beside this module (provenance in ``README.md`` here) and are rea
 :mod:`importlib.resources`, so they work from a wheel as well as from a checkout.
 
 * :func:`load_dataset`: ``"iris"``, ``"faithful"`` (complete) and ``"apple"``, ``"missvals"``,
-  ``"mdata"``, ``"airquality"`` (with missing values, NaN).
+  ``"mdata"``, ``"airquality"`` (with missing values, NaN), and for structured models
+  ``"holzinger_swineford"`` (factor analysis) and ``"sleepstudy_wide"`` (mixed model).
 * :func:`read_csv`: the numeric columns of a CSV file; missing markers
   (:data:`MISSING_MARKERS`: empty, ``NA``, ``NaN``, ``nan``) become NaN, all-text columns are
   labels and left out, any other non-number cell is an error naming its row and column.
@@ -31,6 +32,8 @@ DATASETS = {
     "missvals": ("mvnmle_missvals.csv", None),
     "mdata": ("norm_mdata.csv", None),
     "airquality": ("airquality.csv", None),
+    "holzinger_swineford": ("holzinger_swineford.csv", "school"),
+    "sleepstudy_wide": ("sleepstudy_wide.csv", None),
 }
 
 
@@ -66,6 +69,18 @@ def load_dataset(name: str, *, subset: str | None = None) -> Dataset:
 
     A complete-case fit (dropping rows with NaN) of the last four is biased; their
     maximum-likelihood estimate uses every observed value.
+
+    For structured covariance models (R reference fits: ``tests/data/model_references.json``):
+
+    * ``"holzinger_swineford"``: 301 x 14 (``id``, ``sex``, ``ageyr``, ``agemo``, ``grade``,
+      ``x1`` .. ``x9``; one ``grade`` is NaN), mental ability test scores of 7th/8th-grade
+      children, R package lavaan ``HolzingerSwineford1939``; the label column ``school``
+      (``"Pasteur"``, ``"Grant-White"``) selects a school with ``subset``. The classic
+      three-factor model uses ``x1`` .. ``x9`` (the last nine columns).
+    * ``"sleepstudy_wide"``: 18 x 11 (``Subject``, ``Day0`` .. ``Day9``), reaction times (ms)
+      under sleep deprivation, R package lme4 ``sleepstudy`` in wide form, one row per subject.
+      ``Subject`` holds the subjects' numeric ids (308 .. 372), so it is a numeric column, not
+      a label: drop it (``data[:, 1:]``) before fitting.
 
     Args:
         name: one of the names above.

@@ -1,0 +1,377 @@
+"""The driver of a :class:`~mle_jax.Model` fit, on the one pipeline.
+
+``statistics (_statistics.collect) -> model args (prepare) -> solve (_solve.solve with the
+model's objective) -> result``. The statistics are whatever ``collect`` gave (complete, by
+missingness pattern, weighted, streamed, sharded, summary statistics), so every model gets
+every entry point; a batch of fits (``fit_many``) carries a leading axis on every array.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._batch import map_blocks
+from ._missing import PatternStats, as_patterns, pad_patterns
+from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
+from ._models import Layout, Model
+from ._problem import _scale_patterns
+from ._result import FitResult
+from ._solve import solve, solve_jit
+from ._standardise import Affine
+from ._statistics import Data, moments, observed_counts, total_count
+from ._types import Status
+
+__all__ = ["fit_model", "fit_model_many", "model_args"]
+
+_fisher = jax.jit(fisher, static_argnums=0)
+
+
+def _scale_of(cov: np.ndarray) -> np.ndarray:
+    var = np.diagonal(cov, axis1=-2, axis2=-1)
+    ok = np.isfinite(var) & (var > 1e-300)
+    return np.where(ok, np.sqrt(np.where(ok, var, 1.0)), 1.0)
+
+
+def model_args(
+    stats, shift, scale, fixed, u0, dtype, dist0=None, precond=None, size=None
+) -> ModelArgs:
+    """Host :class:`ModelArgs` of unbatched statistics (complete data: one pattern; pattern
+    statistics padded to ``size`` patterns, default the bucket of their number, so that
+    pattern counts in one bucket share one compiled loop)."""
+    ps = as_patterns(stats)
+    if size is not None or np.shape(ps.count)[0] > 1:
+        ps = pad_patterns(ps, size)
+    ps = _scale_patterns(ps, shift, scale)
+    p = np.shape(u0)[0]
+    eye = np.eye(p)
+    cast = lambda a: np.asarray(a, dtype)  # noqa: E731
+    return ModelArgs(
+        stats=PatternStats(*(cast(a) for a in ps)),
+        shift=cast(shift),
+        scale=cast(scale),
+        u0=cast(u0),
+        precond=cast(eye if precond is None else precond),
+        precond_inv=cast(eye if precond is None else np.linalg.inv(precond)),
+        fixed=tuple(cast(a) for a in fixed),
+        dist0=cast(np.full(p, np.inf) if dist0 is None else dist0),
+        count=cast(total_count(stats)),
+    )
+
+
+def _check_params(model: Model, params, layout_ref: Layout | None, what: str):
+    """The start's structure against the model's (for a user's ``init``)."""
+    if layout_ref is None:
+        return
+    layout = Layout.of(model, params, layout_ref.free_mean)
+    if (layout.treedef, layout.shapes) != (layout_ref.treedef, layout_ref.shapes):
+        raise ValueError(
+            f"{what} must have the structure and shapes of the model's parameters "
+            f"({layout_ref.treedef}, shapes {layout_ref.shapes}); got {layout.treedef}, "
+            f"shapes {layout.shapes}"
+        )
+
+
+def _prepare_one(model: Model, stats, init, dtype, columns, name: str):
+    """Host-side preparation of one member: standardiser, start, layout, free coordinates."""
+    d = np.shape(stats.mean)[-1]
+    mean0, cov0 = moments(stats)
+    shift, scale = np.asarray(mean0, np.float64), _scale_of(cov0)
+    default = model.start(mean0, cov0)
+    layout = Layout.of(model, default, d)
+    params0 = default
+    if init is not None:
+        _check_params(model, init, layout, "init")
+        params0 = jax.tree.map(lambda a: np.asarray(a, np.float64), init)
+    fixed = layout.fixed_values(params0)
+    with np.errstate(all="ignore"), jax.default_device(jax.devices("cpu")[0]):
+        u0 = np.asarray(layout.flatten(params0, mean0), np.float64)
+        if not np.all(np.isfinite(u0)):
+            names = layout_names(model, layout, columns)
+            bad = [names[i] for i in np.flatnonzero(~np.isfinite(u0))[:5]]
+            raise ValueError(
+                f"the start is outside the constraints at {bad} (a variance <= 0, a "
+                "correlation outside (-1, 1), ...); pass an init= inside them"
+            )
+        args = model_args(stats, shift, scale, fixed, u0, np.float64)
+        obj = ModelObjective(model, layout)
+        mean, cov = (np.asarray(a) for a in obj.moments(jnp.asarray(u0), args))
+    if mean.shape != (d,) or cov.shape != (d, d):
+        raise ValueError(
+            f"the model gives a mean of shape {mean.shape} and a covariance of shape "
+            f"{cov.shape} for {name} with d = {d} columns; expected ({d},) and ({d}, {d})"
+        )
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+        raise ValueError("the model's mean or covariance is not finite at the start")
+    if np.any(np.linalg.eigvalsh(0.5 * (cov + cov.T)) <= 0):
+        raise ValueError(
+            "the model's covariance is not positive definite at the start; pass an init= "
+            "at which it is"
+        )
+    dist0 = np.asarray(layout.distance(jnp.asarray(u0), args.fixed), np.float64)
+    return layout, params0, shift, scale, fixed, u0, dist0
+
+
+def layout_names(model: Model, layout: Layout, columns) -> list[str]:
+    names = list(model.names(layout, columns))
+    if len(names) != layout.size:
+        raise ValueError(f"the model names {len(names)} parameters but has {layout.size}")
+    return names
+
+
+def _identified(info: np.ndarray, names: list[str], what: str) -> np.ndarray:
+    """``P`` from the start's Fisher information, or an error naming the parameters that the
+    data cannot tell apart (a near-null direction of the information)."""
+    p = info.shape[0]
+    if p == 0:
+        return np.zeros((0, 0))
+    diag = np.diagonal(info)
+    if not np.all(np.isfinite(info)):
+        raise ValueError(f"the model's information is not finite at the start{what}")
+    s = np.sqrt(np.where(diag > 0, diag, 1.0))
+    corr = info / s[:, None] / s[None, :]
+    vals, vecs = np.linalg.eigh(0.5 * (corr + corr.T))
+    if np.any(diag <= 1e-300) or vals[0] < 1e-10 * max(vals[-1], 1e-300):
+        if np.any(diag <= 1e-300):
+            involved = [names[i] for i in np.flatnonzero(diag <= 1e-300)]
+            why = "the likelihood does not depend on"
+        else:
+            vec = np.abs(vecs[:, 0])
+            involved = [names[i] for i in np.flatnonzero(vec > 0.1 * vec.max())]
+            why = "the data cannot tell apart a change of"
+        raise ValueError(
+            f"the model is not identified{what}: {why} {', '.join(involved[:10])}; fix one "
+            "of them (a constraints.fixed leaf, or a scale: a loading fixed to 1 or a "
+            "variance fixed to 1) or drop it"
+        )
+    chol = np.linalg.cholesky(0.5 * (info + info.T))
+    return np.linalg.inv(chol).T  # P = L^{-T}: P^T F P = I
+
+
+def prepare(model: Model, data: Data, init=None, *, precondition: str = "whiten"):
+    """``(objective, args (host, batch axes first for a batch), params0, names)``."""
+    stats, dtype = data.stats, data.dtype
+    batched = np.ndim(stats.count) > (1 if isinstance(stats, PatternStats) else 0)
+    members = (
+        [type(stats)(*(a[k] for a in stats)) for k in range(np.shape(stats.count)[0])]
+        if batched
+        else [stats]
+    )
+    d = np.shape(stats.mean)[-1]
+    columns = data.columns or tuple(str(j) for j in range(d))
+    model.check(d, columns)
+    preps, layout, names = [], None, None
+    inits = _member_inits(init, len(members)) if batched else [init]
+    for k, st in enumerate(members):
+        name = f"xs[{k}]" if batched else "x"
+        lay, params0, shift, scale, fixed, u0, dist0 = _prepare_one(
+            model, st, inits[k], dtype, columns, name
+        )
+        if layout is None:
+            layout, names = lay, layout_names(model, lay, columns)
+        preps.append((st, shift, scale, fixed, u0, dist0, params0))
+    assert layout is not None and names is not None
+    obj = ModelObjective(model, layout)
+    size = None
+    if batched:  # one number of patterns for every member
+        size = max(np.shape(as_patterns(p[0]).count)[0] for p in preps)
+    out = []
+    for k, (st, shift, scale, fixed, u0, dist0, _) in enumerate(preps):
+        host = model_args(st, shift, scale, fixed, u0, np.float64, dist0, size=size)
+        precond = None
+        if precondition != "none":
+            info = np.asarray(_fisher(obj, jnp.asarray(u0), host))
+            precond = _identified(info, names, f" for xs[{k}]" if batched else "")
+        out.append(model_args(st, shift, scale, fixed, u0, dtype, dist0, precond, size))
+    args = jax.tree.map(lambda *a: np.stack(a), *out) if batched else out[0]
+    return obj, args, [p[-1] for p in preps], names
+
+
+def _member_inits(init, batch: int) -> list:
+    """One start per member: ``None``, one shared pytree, or a pytree with a leading axis."""
+    if init is None:
+        return [None] * batch
+    leaves = jax.tree.leaves(init)
+    if leaves and all(np.ndim(a) >= 1 and np.shape(a)[0] == batch for a in leaves):
+        return [jax.tree.map(lambda a, k=k: np.asarray(a)[k], init) for k in range(batch)]
+    return [init] * batch
+
+
+def _starts(p: int, starts: int, dtype) -> np.ndarray:
+    """``(starts, p)`` starting points in the optimiser's (whitened) coordinates: the
+    default start and ``starts - 1`` draws around it (seeded: a fit is reproducible)."""
+    rng = np.random.default_rng(0)
+    v = rng.normal(scale=0.5, size=(starts, p))
+    v[0] = 0.0
+    return v.astype(dtype)
+
+
+def fit_model(
+    data: Data,
+    model: Model,
+    *,
+    init,
+    tol,
+    optimizer,
+    max_steps: int,
+    trace: bool,
+    starts: int,
+    precondition: str,
+) -> FitResult:
+    """One model fit (see :func:`mle_jax.fit`)."""
+    obj, args, params0, names = prepare(model, data, init, precondition=precondition)
+    p = obj.layout.size
+    common = dict(objective=obj, optimizer=optimizer, max_steps=max_steps)
+    if starts == 1:
+        v0 = np.zeros(p, data.dtype)
+        state, final_nll = solve_jit(args, v0, tol, record_path=trace, **common)
+    else:
+        v0 = _starts(p, starts, data.dtype)
+        state, final_nll = _solve_starts(args, v0, tol, **common)
+        best = _best_start(np.asarray(state.status), np.asarray(final_nll))
+        state, final_nll = jax.tree.map(lambda a: a[best], (state, final_nll))
+    return result(obj, args, data, names, state, final_nll, trace=trace)
+
+
+def _best_start(status: np.ndarray, nll: np.ndarray) -> int:
+    """The converged start with the lowest NLL (any start if none converged)."""
+    ok = (status == Status.CONVERGED) & np.isfinite(nll)
+    pool = np.where(ok if ok.any() else np.isfinite(nll), nll, np.inf)
+    return int(np.argmin(pool))
+
+
+def _solve_starts_impl(args, v0, tol, *, objective, optimizer, max_steps):
+    def one(v):
+        return solve(args, v, tol, objective=objective, optimizer=optimizer, max_steps=max_steps)
+
+    return jax.vmap(one)(v0)
+
+
+_solve_starts = jax.jit(_solve_starts_impl, static_argnames=("objective", "optimizer", "max_steps"))
+
+
+def fit_model_many(
+    data: Data, model: Model, *, init, tol, optimizer, max_steps: int, batch_size, precondition
+) -> FitResult:
+    """A batch of model fits (see :func:`mle_jax.fit_many`)."""
+    obj, args, _, names = prepare(model, data, init, precondition=precondition)
+    batch = np.shape(args.count)[0]
+    v0 = np.zeros((batch, obj.layout.size), data.dtype)
+    state, final_nll = _solve_many(
+        args, v0, tol, objective=obj, optimizer=optimizer, max_steps=max_steps,
+        batch_size=batch_size,
+    )  # fmt: skip
+    return result(obj, args, data, names, state, final_nll, trace=False)
+
+
+def _solve_many_impl(args, v0, tol, *, objective, optimizer, max_steps, batch_size):
+    def one(a, v):
+        return solve(a, v, tol, objective=objective, optimizer=optimizer, max_steps=max_steps)
+
+    return map_blocks(one, (args, v0), batch_size)
+
+
+_solve_many = jax.jit(
+    _solve_many_impl, static_argnames=("objective", "optimizer", "max_steps", "batch_size")
+)
+
+
+def _host_tree(tree):
+    return jax.tree.map(lambda a: np.asarray(a, np.float64), tree)
+
+
+def _outputs_one(obj: ModelObjective, u, args: ModelArgs):
+    """``u ->`` (params, distances to the bounds, (mean, cov)) in the user's units."""
+    params = obj.layout.unflatten(u, args.fixed)[0]
+    return params, obj.layout.distance(u, args.fixed), obj.moments(u, args)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _outputs(obj: ModelObjective, batched: bool, u, args: ModelArgs):
+    fn = functools.partial(_outputs_one, obj)
+    return (jax.vmap(fn) if batched else fn)(u, args)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _path(obj: ModelObjective, path, args: ModelArgs):
+    return jax.vmap(lambda u: obj.layout.unflatten(u, args.fixed)[0])(path)
+
+
+def result(obj: ModelObjective, args, data: Data, names, state, final_nll, *, trace) -> FitResult:
+    """Map a finished loop back to the user's units (any leading batch axes)."""
+    dtype = data.dtype
+    u = np.asarray(state.best, np.float64)
+    args64 = _host_tree(args)
+    params, dist, (mean, cov) = _host_tree(_outputs(obj, u.ndim > 1, u, args64))
+    at_bound = dist < AT_BOUND * np.asarray(args64.dist0)
+    count = total_count(data.stats)
+    offset = np.sum(observed_counts(data.stats) * np.log(np.asarray(args64.scale)), axis=-1)
+    history = np.asarray(state.history, np.float64) * count[..., None] + offset[..., None]
+    path = None
+    if trace:
+        steps = int(state.step) + 1
+        path = _host_tree(_path(obj, np.asarray(state.path, np.float64)[:steps], args64))
+    std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+    status = np.asarray(state.status)
+    converged = status == Status.CONVERGED
+    cast = lambda a: np.asarray(a, dtype)  # noqa: E731
+    fields = dict(
+        mean=cast(mean),
+        cov=cast(cov),
+        std=cast(std),
+        params=jax.tree.map(cast, params),
+        nll=cast(np.asarray(final_nll, np.float64) + offset),
+        converged=converged,
+        loss_history=cast(history),
+        count=cast(count),
+        path=None if path is None else jax.tree.map(cast, path),
+        free=cast(u),
+        at_bound=at_bound,
+    )
+    res = FitResult(
+        **jax.device_put(fields),
+        status=state.status,
+        num_steps=state.step,
+        grad_norm=state.best_grad_norm,
+        stats=data.stats,
+        standardiser=Affine.from_factor(args64.shift, args64.scale),
+        model=obj.model,
+        univariate=False,
+        columns=data.columns,
+        layout=obj.layout,
+        names=tuple(names),
+    )
+    _warn_boundary(res)
+    return res
+
+
+def _warn_boundary(res: FitResult) -> None:
+    """A Heywood/boundary warning naming the parameters at their bound."""
+    at = np.asarray(res.at_bound)
+    ok = np.asarray(res.converged)
+    if not (at & ok[..., None]).any():
+        return
+    names = res.names or ()
+    if at.ndim == 1:
+        which = [names[i] for i in np.flatnonzero(at)]
+        text = (
+            f"boundary (Heywood) solution: {', '.join(which)} at its bound (a variance or "
+            "uniqueness of 0, a correlation of +-1); the estimate is a boundary optimum, its "
+            "standard error is not reported and likelihood-ratio tests against it are not "
+            "chi-square; see res.boundary"
+        )
+    else:
+        members = np.flatnonzero((at & ok[:, None]).any(-1))
+        text = (
+            f"boundary (Heywood) solutions in {members.size} of {at.shape[0]} fits (members "
+            f"{members[:10].tolist()}); see res.boundary"
+        )
+    warnings.warn(text, BoundaryWarning, stacklevel=4)
+
+
+class BoundaryWarning(UserWarning):
+    """A fit ended with a parameter at its bound (a Heywood case): see ``res.boundary``."""

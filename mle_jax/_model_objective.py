@@ -1,0 +1,168 @@
+"""The objective of any :class:`~mle_jax.Model`: pure math over its free coordinates.
+
+The optimiser walks ``v``; the model's free coordinates are ``u = u0 + P v`` with ``P`` the
+inverse Cholesky factor of the expected (Fisher) information at the start, so that the
+problem is whitened there for every model and every choice of units. The NLL is evaluated
+on pattern statistics (complete data are one pattern that observes everything) standardised
+per column: ``((x - shift) / scale)``, and the model's moments mapped the same way.
+
+Convergence (:meth:`ModelObjective.stationarity`) is the Newton decrement with the Fisher
+information at the current point, ``sqrt(g_u^T F(u)^{-1} g_u)``: invariant to any smooth
+change of the parameters and to the units of the data, so no start or parameterisation can
+make a far point look converged. Free scalars at a bound (a Heywood case) are left out of it:
+there the gradient points into the bound and the point is a Karush-Kuhn-Tucker point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_solve, solve_triangular
+
+from ._missing import PatternStats, _fiml_total, masked_cov
+from ._models import Layout, Model
+from ._types import HIGHEST
+
+__all__ = ["AT_BOUND", "ModelArgs", "ModelObjective"]
+
+#: a free scalar is at its bound when its distance to it is below this fraction of the start's
+AT_BOUND = 1e-6
+
+
+class ModelArgs(NamedTuple):
+    """The traced data of a model fit (any leading batch axes for ``fit_many``).
+
+    Attributes:
+        stats: :class:`PatternStats` of ``(x - shift) / scale``, ``P`` patterns.
+        shift, scale: ``(d,)`` the per-column standardiser.
+        u0: ``(p,)`` the start's free coordinates.
+        precond: ``(p, p)`` ``P``: ``u = u0 + P v``.
+        precond_inv: ``(p, p)`` ``P^{-1}`` (gradients map back by its transpose).
+        fixed: the values of the model's fixed leaves.
+        dist0: ``(p,)`` each free scalar's distance to its bound at the start.
+        count: ``()`` rows (sum of weights).
+    """
+
+    stats: PatternStats
+    shift: jax.Array
+    scale: jax.Array
+    u0: jax.Array
+    precond: jax.Array
+    precond_inv: jax.Array
+    fixed: tuple
+    dist0: jax.Array
+    count: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelObjective:
+    """The :class:`~mle_jax._solve.Objective` of a model: static, hashable."""
+
+    model: Model
+    layout: Layout
+
+    # -- maps -------------------------------------------------------------------------------
+    def free(self, v, args: ModelArgs):
+        """``v -> u``."""
+        return args.u0 + jnp.matmul(args.precond, v, precision=HIGHEST)
+
+    def moments(self, u, args: ModelArgs):
+        """``u ->`` the model's ``(mean (d,), cov (d, d))`` in the user's units."""
+        params, mean = self.layout.unflatten(u, args.fixed)
+        cov = self.model.cov(params)
+        if mean is None:
+            mean = self.model.mean(params)
+        return jnp.asarray(mean, u.dtype), jnp.asarray(cov, u.dtype)
+
+    def std_moments(self, u, args: ModelArgs):
+        """``u ->`` the model's moments in the standardised units of ``args.stats``."""
+        mean, cov = self.moments(u, args)
+        inv = 1.0 / args.scale
+        cov = 0.5 * (cov + cov.T)
+        return (mean - args.shift) * inv, cov * inv[:, None] * inv[None, :]
+
+    # -- the objective ----------------------------------------------------------------------
+    def nll(self, u, args: ModelArgs) -> jax.Array:
+        """``()`` the total NLL of the standardised statistics at ``u``."""
+        mean, cov = self.std_moments(u, args)
+        st = args.stats
+        return _fiml_total(mean, cov, st.mask, st.count, st.mean, st.scatter)
+
+    def value(self, v, args: ModelArgs) -> jax.Array:
+        return self.nll(self.free(v, args), args) / args.count
+
+    def stationarity(self, v, grad, args: ModelArgs) -> jax.Array:
+        """The Newton decrement with the Fisher information at ``u``, over the free scalars
+        not at a bound; evaluated only once the plain gradient norm is small (``inf`` before:
+        it costs a Jacobian of the model)."""
+        u = self.free(v, args)
+        g_u = jnp.matmul(args.precond_inv.T, grad, precision=HIGHEST)
+
+        def decrement():
+            info = fisher(self, u, args)
+            inside = self.layout.distance(u, args.fixed) >= AT_BOUND * args.dist0
+            keep = inside.astype(u.dtype)
+            info = info * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)
+            g = g_u * keep
+            chol = jnp.linalg.cholesky(info)
+            value = jnp.sqrt(jnp.dot(g, cho_solve((chol, True), g)))
+            return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+        small = jnp.sqrt(jnp.sum(grad * grad)) <= 1e-3
+        return jax.lax.cond(small, decrement, lambda: jnp.asarray(jnp.inf, u.dtype))
+
+    def finish(self, v, args: ModelArgs):
+        u = self.free(v, args)
+        return u, self.nll(u, args)
+
+
+def jacobians(obj: ModelObjective, u, args: ModelArgs):
+    """``J_mean (d, p)`` and ``J_cov (p, d, d)`` of the standardised moments at ``u``."""
+    j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
+    return j_mean, jnp.moveaxis(j_cov, -1, 0)
+
+
+def _fisher_block(cov, j_mean, j_cov, mask=None):
+    """Per-row Fisher information of one pattern (``mask``: observed columns; ``None``:
+    all): ``J_m^T P J_m + tr(P J_a P J_b) / 2`` with ``P`` the observed block's precision."""
+    d = cov.shape[-1]
+    if mask is not None:
+        cov = masked_cov(cov, mask)
+        j_mean = j_mean * mask[:, None]
+        j_cov = j_cov * mask[None, :, None] * mask[None, None, :]
+    chol = jnp.linalg.cholesky(cov)
+    a_mean = solve_triangular(chol, j_mean, lower=True)  # (d, p)
+    half = jax.vmap(lambda j: solve_triangular(chol, j, lower=True))(j_cov)  # L^-1 J
+    a_cov = jax.vmap(lambda h: solve_triangular(chol, h.T, lower=True))(half)  # L^-1 J L^-T
+    flat = a_cov.reshape(a_cov.shape[0], d * d)
+    return jnp.matmul(a_mean.T, a_mean, precision=HIGHEST) + 0.5 * jnp.matmul(
+        flat, flat.T, precision=HIGHEST
+    )
+
+
+def fisher(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
+    """``(p, p)`` the complete-data Fisher information per row in ``u``: the metric of the
+    preconditioner and of the convergence measure (positive definite iff the model is
+    locally identified)."""
+    j_mean, j_cov = jacobians(obj, u, args)
+    _, cov = obj.std_moments(u, args)
+    return _fisher_block(cov, j_mean, j_cov)
+
+
+def expected_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
+    """``(p, p)`` the total expected information of the data in ``u``: the sum over
+    missingness patterns of their rows times the Fisher information of the observed block
+    (for complete data ``n`` times :func:`fisher`)."""
+    j_mean, j_cov = jacobians(obj, u, args)
+    _, cov = obj.std_moments(u, args)
+    st = args.stats
+    per = jax.vmap(_fisher_block, in_axes=(None, None, None, 0))(cov, j_mean, j_cov, st.mask)
+    return jnp.einsum("p,pij->ij", st.count, per, precision=HIGHEST)
+
+
+def observed_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
+    """``(p, p)`` the Hessian of the total observed-data NLL in ``u`` (autodiff)."""
+    return jax.hessian(obj.nll)(u, args)
