@@ -18,6 +18,12 @@ from . import sharding as sharding
 from . import stats as stats
 from ._batch import pad_batch as pad_batch
 from ._bijections import MvnParams as MvnParams
+from ._builtin_models import AR1 as AR1
+from ._builtin_models import Banded as Banded
+from ._builtin_models import CompoundSymmetry as CompoundSymmetry
+from ._builtin_models import FactorAnalysis as FactorAnalysis
+from ._builtin_models import Toeplitz as Toeplitz
+from ._builtin_models import rotate as rotate
 from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._fit import fit as fit
 from ._fit import fit_many as fit_many
@@ -39,6 +45,12 @@ from .inference import summary as summary
 __version__ = "0.2.0"
 
 __all__ = [
+    "AR1",
+    "Banded",
+    "CompoundSymmetry",
+    "FactorAnalysis",
+    "Toeplitz",
+    "rotate",
     "BoundaryWarning",
     "Model",
     "Structured",

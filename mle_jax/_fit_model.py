@@ -12,7 +12,6 @@ import functools
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ._batch import map_blocks
@@ -40,18 +39,19 @@ def _scale_of(cov: np.ndarray) -> np.ndarray:
 def model_args(
     stats, shift, scale, fixed, u0, dtype, dist0=None, precond=None, size=None
 ) -> ModelArgs:
-    """Host :class:`ModelArgs` of unbatched statistics (complete data: one pattern; pattern
+    """Host :class:`ModelArgs` of unbatched statistics (complete or by pattern; pattern
     statistics padded to ``size`` patterns, default the bucket of their number, so that
-    pattern counts in one bucket share one compiled loop)."""
-    ps = as_patterns(stats)
-    if size is not None or np.shape(ps.count)[0] > 1:
-        ps = pad_patterns(ps, size)
-    ps = _scale_patterns(ps, shift, scale)
+    pattern counts in one bucket share one compiled loop; complete data of a batch too)."""
+    if isinstance(stats, PatternStats) or size is not None:
+        ps = pad_patterns(as_patterns(stats), size)
+        std = _scale_patterns(ps, shift, scale)
+    else:  # complete data: their own (simpler, faster to compile) NLL
+        std = Affine.from_factor(shift, scale).stats_to_std(stats)
     p = np.shape(u0)[0]
     eye = np.eye(p)
     cast = lambda a: np.asarray(a, dtype)  # noqa: E731
     return ModelArgs(
-        stats=PatternStats(*(cast(a) for a in ps)),
+        stats=jax.tree.map(cast, std),
         shift=cast(shift),
         scale=cast(scale),
         u0=cast(u0),
@@ -63,10 +63,8 @@ def model_args(
     )
 
 
-def _check_params(model: Model, params, layout_ref: Layout | None, what: str):
+def _check_params(model: Model, params, layout_ref: Layout, what: str):
     """The start's structure against the model's (for a user's ``init``)."""
-    if layout_ref is None:
-        return
     layout = Layout.of(model, params, layout_ref.free_mean)
     if (layout.treedef, layout.shapes) != (layout_ref.treedef, layout_ref.shapes):
         raise ValueError(
@@ -76,44 +74,43 @@ def _check_params(model: Model, params, layout_ref: Layout | None, what: str):
         )
 
 
-def _prepare_one(model: Model, stats, init, dtype, columns, name: str):
-    """Host-side preparation of one member: standardiser, start, layout, free coordinates."""
+@functools.partial(jax.jit, static_argnums=0)
+def _start_info(obj: ModelObjective, params0, mean0, args: ModelArgs):
+    """The start's free coordinates, moments, distances to the bounds and information."""
+    u0 = obj.layout.flatten(params0, mean0)
+    mean, cov = obj.moments(u0, args)
+    return u0, mean, cov, obj.layout.distance(u0, args.fixed), fisher(obj, u0, args)
+
+
+def _prepare_one(obj: ModelObjective, stats, params0, names, name: str, size):
+    """One member's host preparation: the standardiser, the start in free coordinates, its
+    checks, and the information there (the preconditioner and the identification check)."""
     d = np.shape(stats.mean)[-1]
     mean0, cov0 = moments(stats)
     shift, scale = np.asarray(mean0, np.float64), _scale_of(cov0)
-    default = model.start(mean0, cov0)
-    layout = Layout.of(model, default, d)
-    params0 = default
-    if init is not None:
-        _check_params(model, init, layout, "init")
-        params0 = jax.tree.map(lambda a: np.asarray(a, np.float64), init)
-    fixed = layout.fixed_values(params0)
-    with np.errstate(all="ignore"), jax.default_device(jax.devices("cpu")[0]):
-        u0 = np.asarray(layout.flatten(params0, mean0), np.float64)
-        if not np.all(np.isfinite(u0)):
-            names = layout_names(model, layout, columns)
-            bad = [names[i] for i in np.flatnonzero(~np.isfinite(u0))[:5]]
-            raise ValueError(
-                f"the start is outside the constraints at {bad} (a variance <= 0, a "
-                "correlation outside (-1, 1), ...); pass an init= inside them"
-            )
-        args = model_args(stats, shift, scale, fixed, u0, np.float64)
-        obj = ModelObjective(model, layout)
-        mean, cov = (np.asarray(a) for a in obj.moments(jnp.asarray(u0), args))
-    if mean.shape != (d,) or cov.shape != (d, d):
+    fixed = obj.layout.fixed_values(params0)
+    args = model_args(stats, shift, scale, fixed, np.zeros(obj.layout.size), np.float64, size=size)
+    shapes = jax.eval_shape(obj.moments, args.u0, args)
+    if shapes[0].shape != (d,) or shapes[1].shape != (d, d):
         raise ValueError(
-            f"the model gives a mean of shape {mean.shape} and a covariance of shape "
-            f"{cov.shape} for {name} with d = {d} columns; expected ({d},) and ({d}, {d})"
+            f"the model gives a mean of shape {shapes[0].shape} and a covariance of shape "
+            f"{shapes[1].shape} for {name} with d = {d} columns; expected ({d},) and ({d}, {d})"
+        )
+    u0, mean, cov, dist0, info = _host_tree(_start_info(obj, params0, mean0, args))
+    if not np.all(np.isfinite(u0)):
+        bad = [names[i] for i in np.flatnonzero(~np.isfinite(u0))[:5]]
+        raise ValueError(
+            f"the start of {name} is outside the constraints at {bad} (a variance <= 0, a "
+            "correlation outside (-1, 1), ...); pass an init= inside them"
         )
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
-        raise ValueError("the model's mean or covariance is not finite at the start")
+        raise ValueError(f"the model's mean or covariance is not finite at the start of {name}")
     if np.any(np.linalg.eigvalsh(0.5 * (cov + cov.T)) <= 0):
         raise ValueError(
-            "the model's covariance is not positive definite at the start; pass an init= "
-            "at which it is"
+            f"the model's covariance is not positive definite at the start of {name}; pass "
+            "an init= at which it is"
         )
-    dist0 = np.asarray(layout.distance(jnp.asarray(u0), args.fixed), np.float64)
-    return layout, params0, shift, scale, fixed, u0, dist0
+    return (stats, shift, scale, fixed, u0, dist0), info
 
 
 def layout_names(model: Model, layout: Layout, columns) -> list[str]:
@@ -153,48 +150,43 @@ def _identified(info: np.ndarray, names: list[str], what: str) -> np.ndarray:
 
 
 def prepare(model: Model, data: Data, init=None, *, precondition: str = "whiten"):
-    """``(objective, args (host, batch axes first for a batch), params0, names)``."""
+    """``(objective, args (host, batch axes first for a batch), names)``."""
     stats, dtype = data.stats, data.dtype
     batched = np.ndim(stats.count) > (1 if isinstance(stats, PatternStats) else 0)
-    members = (
-        [type(stats)(*(a[k] for a in stats)) for k in range(np.shape(stats.count)[0])]
-        if batched
-        else [stats]
-    )
+    if batched:
+        members = [type(stats)(*(a[k] for a in stats)) for k in range(len(stats.count))]
+    else:
+        members = [stats]
     d = np.shape(stats.mean)[-1]
     columns = data.columns or tuple(str(j) for j in range(d))
+    model = model.bind(d)
     model.check(d, columns)
-    preps, layout, names = [], None, None
-    inits = _member_inits(init, len(members)) if batched else [init]
-    for k, st in enumerate(members):
-        name = f"xs[{k}]" if batched else "x"
-        lay, params0, shift, scale, fixed, u0, dist0 = _prepare_one(
-            model, st, inits[k], dtype, columns, name
-        )
-        if layout is None:
-            layout, names = lay, layout_names(model, lay, columns)
-        preps.append((st, shift, scale, fixed, u0, dist0, params0))
-    assert layout is not None and names is not None
+    starts = [model.start(*moments(st)) for st in members]
+    layout = Layout.of(model, starts[0], d)
+    names = layout_names(model, layout, columns)
+    inits = _member_inits(init, len(members))
+    for k, start in enumerate(inits):
+        if start is not None:
+            _check_params(model, start, layout, "init")
+            starts[k] = jax.tree.map(lambda a: np.asarray(a, np.float64), start)
     obj = ModelObjective(model, layout)
-    size = None
-    if batched:  # one number of patterns for every member
-        size = max(np.shape(as_patterns(p[0]).count)[0] for p in preps)
+    # one number of patterns for every member of a batch
+    size = max(len(as_patterns(st).count) for st in members) if batched else None
     out = []
-    for k, (st, shift, scale, fixed, u0, dist0, _) in enumerate(preps):
-        host = model_args(st, shift, scale, fixed, u0, np.float64, dist0, size=size)
-        precond = None
-        if precondition != "none":
-            info = np.asarray(_fisher(obj, jnp.asarray(u0), host))
-            precond = _identified(info, names, f" for xs[{k}]" if batched else "")
+    for k, (st, params0) in enumerate(zip(members, starts, strict=True)):
+        what = f"xs[{k}]" if batched else "x"
+        parts, info = _prepare_one(obj, st, params0, names, what, size)
+        precond = None if precondition == "none" else _identified(info, names, f" for {what}")
+        st, shift, scale, fixed, u0, dist0 = parts
         out.append(model_args(st, shift, scale, fixed, u0, dtype, dist0, precond, size))
     args = jax.tree.map(lambda *a: np.stack(a), *out) if batched else out[0]
-    return obj, args, [p[-1] for p in preps], names
+    return obj, args, names
 
 
 def _member_inits(init, batch: int) -> list:
     """One start per member: ``None``, one shared pytree, or a pytree with a leading axis."""
-    if init is None:
-        return [None] * batch
+    if init is None or batch == 1:
+        return [init] * batch
     leaves = jax.tree.leaves(init)
     if leaves and all(np.ndim(a) >= 1 and np.shape(a)[0] == batch for a in leaves):
         return [jax.tree.map(lambda a, k=k: np.asarray(a)[k], init) for k in range(batch)]
@@ -223,7 +215,7 @@ def fit_model(
     precondition: str,
 ) -> FitResult:
     """One model fit (see :func:`mle_jax.fit`)."""
-    obj, args, params0, names = prepare(model, data, init, precondition=precondition)
+    obj, args, names = prepare(model, data, init, precondition=precondition)
     p = obj.layout.size
     common = dict(objective=obj, optimizer=optimizer, max_steps=max_steps)
     if starts == 1:
@@ -258,7 +250,7 @@ def fit_model_many(
     data: Data, model: Model, *, init, tol, optimizer, max_steps: int, batch_size, precondition
 ) -> FitResult:
     """A batch of model fits (see :func:`mle_jax.fit_many`)."""
-    obj, args, _, names = prepare(model, data, init, precondition=precondition)
+    obj, args, names = prepare(model, data, init, precondition=precondition)
     batch = np.shape(args.count)[0]
     v0 = np.zeros((batch, obj.layout.size), data.dtype)
     state, final_nll = _solve_many(

@@ -22,9 +22,11 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-from ._missing import PatternStats, _fiml_total, masked_cov
+from ._missing import PatternStats, _fiml_total, as_patterns, masked_cov
 from ._models import Layout, Model
+from ._nll import mvn_nll_stats
 from ._types import HIGHEST
+from .stats import SuffStats
 
 __all__ = ["AT_BOUND", "ModelArgs", "ModelObjective"]
 
@@ -36,7 +38,8 @@ class ModelArgs(NamedTuple):
     """The traced data of a model fit (any leading batch axes for ``fit_many``).
 
     Attributes:
-        stats: :class:`PatternStats` of ``(x - shift) / scale``, ``P`` patterns.
+        stats: statistics of ``(x - shift) / scale``: :class:`~mle_jax.stats.SuffStats` of
+            complete data or :class:`PatternStats` (``P`` patterns) of incomplete data.
         shift, scale: ``(d,)`` the per-column standardiser.
         u0: ``(p,)`` the start's free coordinates.
         precond: ``(p, p)`` ``P``: ``u = u0 + P v``.
@@ -46,7 +49,7 @@ class ModelArgs(NamedTuple):
         count: ``()`` rows (sum of weights).
     """
 
-    stats: PatternStats
+    stats: SuffStats | PatternStats
     shift: jax.Array
     scale: jax.Array
     u0: jax.Array
@@ -89,6 +92,8 @@ class ModelObjective:
         """``()`` the total NLL of the standardised statistics at ``u``."""
         mean, cov = self.std_moments(u, args)
         st = args.stats
+        if isinstance(st, SuffStats):  # complete data (a static choice: the pytree's type)
+            return mvn_nll_stats(mean, jnp.linalg.cholesky(cov), st.count, st.mean, st.scatter)
         return _fiml_total(mean, cov, st.mask, st.count, st.mean, st.scatter)
 
     def value(self, v, args: ModelArgs) -> jax.Array:
@@ -158,7 +163,7 @@ def expected_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     (for complete data ``n`` times :func:`fisher`)."""
     j_mean, j_cov = jacobians(obj, u, args)
     _, cov = obj.std_moments(u, args)
-    st = args.stats
+    st = as_patterns(args.stats)
     per = jax.vmap(_fisher_block, in_axes=(None, None, None, 0))(cov, j_mean, j_cov, st.mask)
     return jnp.einsum("p,pij->ij", st.count, per, precision=HIGHEST)
 

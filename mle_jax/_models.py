@@ -51,6 +51,11 @@ class Model:
 
     free_mean: bool = False
 
+    def bind(self, d: int) -> Model:
+        """The model for data with ``d`` columns: a model that takes its dimension from the
+        data (the patterned covariances) returns a copy that knows it; default ``self``."""
+        return self
+
     def start(self, mean: np.ndarray, cov: np.ndarray) -> Any:
         """The default starting parameters from the data's rough moments ``mean (d,)``,
         ``cov (d, d)`` (host numpy; pairwise-available moments for incomplete data)."""

@@ -95,6 +95,11 @@ def collect(
         TypeError: not an array, non-numeric or complex data.
         ValueError: wrong shape, empty, bad weights, NaN/inf (with where), overflow.
     """
+    if isinstance(x, SuffStats) and not batched:  # summary statistics (stats.from_moments)
+        if weights is not None or raw:
+            raise ValueError("summary statistics take no weights= and need form='stats'")
+        stats = _host(x)
+        return Data(stats, False, float_dtype(np.float64), columns=columns)
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a DataFrame; columns= renames
         columns = [str(c) for c in x.columns] if columns is None else columns
         x = x.to_numpy()

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from ._types import HIGHEST, ArrayLike
 
-__all__ = ["SuffStats", "suff_stats", "merge_stats"]
+__all__ = ["SuffStats", "from_moments", "merge_stats", "suff_stats"]
 
 
 class SuffStats(NamedTuple):
@@ -58,3 +58,41 @@ def merge_stats(a: SuffStats, b: SuffStats) -> SuffStats:
     mean = a.mean + delta * frac_b
     scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * (a.count * frac_b)
     return SuffStats(count, mean, scatter)
+
+
+def from_moments(mean, cov, n) -> SuffStats:
+    """Summary statistics as data: a sample's mean ``(d,)``, covariance ``(d, d)`` *with
+    divisor n* (the MLE's; multiply an unbiased covariance by ``(n - 1) / n``) and size ``n``.
+
+    The result is accepted wherever data are (``mj.fit(mj.stats.from_moments(m, S, n),
+    model)``): a Gaussian likelihood depends on complete data only through these, so the fit,
+    its standard errors and its likelihood-ratio tests equal those from the rows.
+
+    Raises:
+        ValueError: shapes that do not match, non-finite values, ``n <= 0``, a covariance
+            that is not symmetric positive semi-definite.
+
+    Examples:
+        >>> import numpy as np, mle_jax as mj
+        >>> st = mj.stats.from_moments(np.zeros(2), np.eye(2), 100)
+        >>> float(st.count), st.scatter.tolist()
+        (100.0, [[100.0, 0.0], [0.0, 100.0]])
+    """
+    import numpy as np
+
+    mean = np.array(mean, np.float64)
+    cov = np.array(cov, np.float64)
+    if mean.ndim != 1 or cov.shape != (mean.shape[0], mean.shape[0]):
+        raise ValueError(
+            f"from_moments needs mean (d,) and cov (d, d); got {mean.shape} and {cov.shape}"
+        )
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+        raise ValueError("from_moments: mean and cov must be finite")
+    n = float(n)
+    if not (np.isfinite(n) and n > 0):
+        raise ValueError(f"from_moments: n must be a finite number > 0, got {n}")
+    if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(cov).max())):
+        raise ValueError("from_moments: cov must be symmetric")
+    if np.linalg.eigvalsh(cov)[0] < -1e-10 * max(1.0, np.abs(cov).max()):
+        raise ValueError("from_moments: cov is not positive semi-definite")
+    return SuffStats(np.asarray(n), mean, n * 0.5 * (cov + cov.T))
