@@ -95,6 +95,9 @@ def collect(
         TypeError: not an array, non-numeric or complex data.
         ValueError: wrong shape, empty, bad weights, NaN/inf (with where), overflow.
     """
+    if isinstance(x, PatternStats) and not batched:  # a fit's own statistics (inference)
+        return Data(PatternStats(*(np.asarray(a, np.float64) for a in x)), False,
+                    float_dtype(np.float64), columns=columns)  # fmt: skip
     if isinstance(x, SuffStats) and not batched:  # summary statistics (stats.from_moments)
         if weights is not None or raw:
             raise ValueError("summary statistics take no weights= and need form='stats'")

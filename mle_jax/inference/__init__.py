@@ -3,6 +3,9 @@
 * :func:`standard_errors`, :func:`wald_intervals`: from the observed information
   (autodiff Hessian and the delta method); batched over a :func:`~mle_jax.fit_many` result.
 * :func:`profile_nll`, :func:`profile_interval`: profile likelihood of one scalar parameter.
+* :func:`parameter_table`, :func:`information`, :func:`delta`, :func:`lr_test`: inference by
+  name for every model (observed or expected information), derived quantities, and
+  likelihood-ratio tests (against the saturated fit by default).
 * :func:`loglik`, :func:`aic`, :func:`bic`, :func:`num_params`, :func:`summary`: model choice
   and a statsmodels-like table.
 """
@@ -19,8 +22,26 @@ from ._summary import bic as bic
 from ._summary import loglik as loglik
 from ._summary import num_params as num_params
 from ._summary import summary as summary
+from ._table import INFORMATION as INFORMATION
+from ._table import Delta as Delta
+from ._table import LRTest as LRTest
+from ._table import ParameterTable as ParameterTable
+from ._table import delta as delta
+from ._table import information as information
+from ._table import lr_test as lr_test
+from ._table import parameter_table as parameter_table
+from ._table import saturated as saturated
 
 __all__ = [
+    "INFORMATION",
+    "Delta",
+    "LRTest",
+    "ParameterTable",
+    "delta",
+    "information",
+    "lr_test",
+    "parameter_table",
+    "saturated",
     "Intervals",
     "StandardErrors",
     "Summary",

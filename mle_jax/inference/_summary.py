@@ -20,8 +20,10 @@ def num_params(result) -> int:
     """Number of estimated parameters of a fit's model.
 
     ``d`` for a free mean plus ``d(d+1)/2`` (full), ``d`` (diag) or ``1`` (spherical) for a
-    free covariance; fixed parts count 0.
+    free covariance; fixed parts count 0. For a :class:`~mle_jax.Model`, its free scalars.
     """
+    if result.layout is not None:
+        return int(result.layout.size)
     return result.model.num_params(result.stats.mean.shape[-1])
 
 
