@@ -118,9 +118,7 @@ class FactorAnalysis(Model):
         return f"factor analysis, {self.k} factor(s)"
 
 
-def rotate(
-    loadings, method: str = "varimax", *, normalize: bool = True, power: int = 4, eps=1e-10
-):
+def rotate(loadings, method: str = "varimax", *, normalize: bool = True, power: int = 4, eps=1e-10):
     """Rotate factor loadings (host numpy), as R's ``varimax``/``promax``.
 
     Args:
@@ -344,9 +342,12 @@ class _BandFactor(C.Constraint):
         rows, cols, _ = self._free(jnp.shape(value))
         return jnp.asarray(value)[rows, cols]
 
-    def distance(self, value):
-        rows, cols, diag = self._free(jnp.shape(value))
-        return jnp.where(jnp.asarray(diag), jnp.asarray(value)[rows, cols], jnp.inf)
+    def limits(self, value, fraction):
+        value = np.asarray(value, np.float64)
+        rows, cols, diag = self._free(value.shape)
+        with np.errstate(divide="ignore"):
+            lo = np.where(diag, np.log(fraction * np.abs(value[rows, cols])), -np.inf)
+        return lo, np.full(len(rows), np.inf)
 
     def labels(self, shape):
         rows, cols, _ = self._free(shape)

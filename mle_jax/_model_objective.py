@@ -9,8 +9,14 @@ per column: ``((x - shift) / scale)``, and the model's moments mapped the same w
 Convergence (:meth:`ModelObjective.stationarity`) is the Newton decrement with the Fisher
 information at the current point, ``sqrt(g_u^T F(u)^{-1} g_u)``: invariant to any smooth
 change of the parameters and to the units of the data, so no start or parameterisation can
-make a far point look converged. Free scalars at a bound (a Heywood case) are left out of it:
-there the gradient points into the bound and the point is a Karush-Kuhn-Tucker point.
+make a far point look converged.
+
+Bounds (a variance of 0) lie at infinite free coordinates. Each coordinate is clipped to
+``[lo, hi]``, where its parameter is within ``AT_BOUND`` of its start's distance from the
+bound (:meth:`~mle_jax.constraints.Constraint.limits`): a parameter that reaches the limit
+is held there (the objective is flat beyond it), reported at its bound (a Heywood case), and
+left out of the decrement: there the gradient points into the bound, a Karush-Kuhn-Tucker
+point.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from .stats import SuffStats
 
 __all__ = ["AT_BOUND", "ModelArgs", "ModelObjective"]
 
-#: a free scalar is at its bound when its distance to it is below this fraction of the start's
+#: a free scalar is at its bound when its distance to it is this fraction of the start's
 AT_BOUND = 1e-6
 
 
@@ -45,7 +51,8 @@ class ModelArgs(NamedTuple):
         precond: ``(p, p)`` ``P``: ``u = u0 + P v``.
         precond_inv: ``(p, p)`` ``P^{-1}`` (gradients map back by its transpose).
         fixed: the values of the model's fixed leaves.
-        dist0: ``(p,)`` each free scalar's distance to its bound at the start.
+        lo, hi: ``(p,)`` the limits of ``u`` (``AT_BOUND`` of the start's distance to a
+            bound; infinite where there is none).
         count: ``()`` rows (sum of weights).
     """
 
@@ -56,7 +63,8 @@ class ModelArgs(NamedTuple):
     precond: jax.Array
     precond_inv: jax.Array
     fixed: tuple
-    dist0: jax.Array
+    lo: jax.Array
+    hi: jax.Array
     count: jax.Array
 
 
@@ -69,8 +77,9 @@ class ModelObjective:
 
     # -- maps -------------------------------------------------------------------------------
     def free(self, v, args: ModelArgs):
-        """``v -> u``."""
-        return args.u0 + jnp.matmul(args.precond, v, precision=HIGHEST)
+        """``v -> u``, clipped to its limits."""
+        u = args.u0 + jnp.matmul(args.precond, v, precision=HIGHEST)
+        return jnp.clip(u, args.lo, args.hi)
 
     def moments(self, u, args: ModelArgs):
         """``u ->`` the model's ``(mean (d,), cov (d, d))`` in the user's units."""
@@ -108,15 +117,14 @@ class ModelObjective:
 
         def decrement():
             info = fisher(self, u, args)
-            inside = self.layout.distance(u, args.fixed) >= AT_BOUND * args.dist0
-            keep = inside.astype(u.dtype)
+            keep = ((u > args.lo) & (u < args.hi)).astype(u.dtype)
             info = info * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)
             g = g_u * keep
             chol = jnp.linalg.cholesky(info)
             value = jnp.sqrt(jnp.dot(g, cho_solve((chol, True), g)))
             return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
-        small = jnp.sqrt(jnp.sum(grad * grad)) <= 1e-3
+        small = jnp.sqrt(jnp.sum(grad * grad)) <= 1e-2
         return jax.lax.cond(small, decrement, lambda: jnp.asarray(jnp.inf, u.dtype))
 
     def finish(self, v, args: ModelArgs):

@@ -315,9 +315,17 @@ class Layout:
         """``(p,)`` the reported values of the free scalars (a variance, not its log)."""
         return self._per_leaf(u, fixed, lambda c, a: c.natural(a))
 
-    def distance(self, u, fixed: tuple):
-        """``(p,)`` each free scalar's distance to its bound in natural units (``inf``: none)."""
-        return self._per_leaf(u, fixed, lambda c, a: c.distance(a))
+    def limits(self, params, fraction: float):
+        """``(lo, hi)`` ``(p,)`` (host numpy): the free coordinates at which each scalar is
+        ``fraction`` of its distance at ``params`` from its bound (see
+        :meth:`~mle_jax.constraints.Constraint.limits`); the free mean has none."""
+        pairs = [
+            c.limits(a, fraction)
+            for a, c in zip(jax.tree.leaves(params), self.constraints, strict=True)
+            if not isinstance(c, C.Fixed)
+        ]
+        pairs.append((np.full(self.free_mean, -np.inf), np.full(self.free_mean, np.inf)))
+        return tuple(np.concatenate([p[i] for p in pairs]) for i in (0, 1))
 
     def default_names(self, columns) -> list[str]:
         names = []

@@ -261,14 +261,18 @@ def natural_grad_norm(spec, params: Any, grad: Any) -> jax.Array:
 @dataclasses.dataclass(frozen=True)
 class _GaussianObjective:
     """The :class:`~mle_jax.Gaussian`'s :class:`~mle_jax._solve.Objective` over a
-    :class:`Problem`: :func:`objective`, :func:`natural_grad_norm`, and the full
+    :class:`Problem`: :func:`objective`, the larger of the plain gradient norm and
+    :func:`natural_grad_norm`, and the full
     :class:`~mle_jax.MvnParams` with the data NLL at the end."""
 
     def value(self, params: FreeParams, args: Problem) -> jax.Array:
         return objective(params, args)
 
     def stationarity(self, params: FreeParams, grad: FreeParams, args: Problem) -> jax.Array:
-        return natural_grad_norm(args.spec, params, grad)
+        # both the plain norm in the whitened coordinates and the natural one (docstring of
+        # natural_grad_norm): a saturated loss far away passes neither
+        plain = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grad)))
+        return jnp.maximum(plain, natural_grad_norm(args.spec, params, grad))
 
     def finish(self, params: FreeParams, args: Problem):
         mvn = to_mvn(args.spec, params)

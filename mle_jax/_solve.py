@@ -49,7 +49,7 @@ class Objective(Protocol):
     * ``value(params, args) -> ()``: the objective (a mean NLL per sample, plus penalties);
     * ``stationarity(params, grad, args) -> ()``: a convergence measure that no change of
       units or of parameters can make small away from a stationary point; the loop stops
-      when it *and* the plain gradient norm are ``<= tol`` (``inf``: not yet);
+      when it is ``<= tol`` (``inf``: not yet);
     * ``finish(params, args) -> (out, nll)``: the returned point as the result reads it, and
       the total data NLL there.
     """
@@ -80,11 +80,9 @@ def _finite_tree(tree) -> jax.Array:
     return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
-def _status(loss, grad_norm, step, tol, max_steps, natural=None, params_ok: Any = True):
-    """CONVERGED needs a finite point, the plain gradient norm and the natural one <= tol."""
-    ok = grad_norm <= tol
-    if natural is not None:
-        ok = ok & (natural <= tol)
+def _status(loss, grad_norm, step, tol, max_steps, natural, params_ok: Any = True):
+    """CONVERGED needs a finite point and the objective's stationarity measure <= tol."""
+    ok = natural <= tol
     return jnp.where(
         ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm) & params_ok),
         Status.NONFINITE,

@@ -21,10 +21,11 @@ constraint          leaf value                                 free scalars (nat
 Equality constraints need no constraint object: use the same parameter in two places of the
 model's functions (lavaan's shared labels).
 
-Each constraint reports, per free scalar, its distance to a bound in natural units
-(``inf`` where there is none): a fit whose parameter ends within a millionth of its start's
-distance is reported on the boundary (a Heywood case for a variance), not as an ordinary
-optimum.
+A bound is reached only as a free coordinate goes to infinity, where the optimiser would
+crawl. So each constraint also gives :meth:`~Constraint.limits`: the free coordinates at which
+a scalar is within ``fraction`` (a millionth) of its start's distance from its bound. A fit
+holds the coordinate there and reports the parameter on the boundary (a Heywood case for a
+variance), never as an ordinary optimum.
 """
 
 from __future__ import annotations
@@ -76,9 +77,12 @@ class Constraint:
         """The leaf -> ``(size,)`` the values of its free scalars, as reported."""
         return jnp.ravel(value)
 
-    def distance(self, value):
-        """``(size,)`` distance of each free scalar to its nearest bound (``inf``: none)."""
-        return jnp.full((self.size(jnp.shape(value)),), jnp.inf, jnp.result_type(value))
+    def limits(self, value, fraction: float):
+        """``(lo, hi)``, each ``(size,)`` (host numpy): the free coordinates at which each
+        scalar's distance to its bound is ``fraction`` of its distance at ``value`` (the
+        start); ``-inf``/``inf`` where it has no bound on that side."""
+        size = self.size(np.shape(value))
+        return np.full(size, -np.inf), np.full(size, np.inf)
 
     def labels(self, shape: tuple) -> list[str]:
         """A suffix per free scalar (``"[1,0]"``; ``""`` for a scalar leaf)."""
@@ -108,8 +112,9 @@ class Positive(Constraint):
     def inverse(self, value):
         return jnp.log(jnp.ravel(jnp.asarray(value)))
 
-    def distance(self, value):
-        return jnp.ravel(value)
+    def limits(self, value, fraction):
+        v = np.ravel(np.asarray(value, np.float64))
+        return np.log(fraction * v), np.full(v.size, np.inf)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,9 +144,13 @@ class Bounded(Constraint):
         t = v / (self.upper - self.lower)
         return jnp.log(t) - jnp.log1p(-t)
 
-    def distance(self, value):
-        v = jnp.ravel(value)
-        return jnp.minimum(v - self.lower, self.upper - v)
+    def limits(self, value, fraction):
+        v = np.ravel(np.asarray(value, np.float64))
+        if np.isinf(self.upper):
+            return np.log(fraction * (v - self.lower)), np.full(v.size, np.inf)
+        width = self.upper - self.lower
+        t = fraction * np.minimum(v - self.lower, self.upper - v) / width
+        return np.log(t) - np.log1p(-t), np.log1p(-t) - np.log(t)
 
 
 def _tril(k: int):
@@ -171,10 +180,13 @@ class Cholesky(Constraint):
         rows, cols = _tril(jnp.shape(value)[0])
         return jnp.asarray(value)[rows, cols]
 
-    def distance(self, value):
-        rows, cols = _tril(jnp.shape(value)[0])
-        vals = jnp.asarray(value)[rows, cols]
-        return jnp.where(jnp.asarray(rows == cols), vals, jnp.inf)
+    def limits(self, value, fraction):
+        value = np.asarray(value, np.float64)
+        rows, cols = _tril(value.shape[0])
+        diag = rows == cols
+        with np.errstate(divide="ignore"):
+            lo = np.where(diag, np.log(fraction * np.abs(value[rows, cols])), -np.inf)
+        return lo, np.full(len(rows), np.inf)
 
     def labels(self, shape):
         rows, cols = _tril(shape[0])
@@ -206,9 +218,6 @@ class Correlation(Constraint):
     def natural(self, value):
         rows, cols = np.tril_indices(jnp.shape(value)[0], -1)
         return jnp.asarray(value)[rows, cols]
-
-    def distance(self, value):
-        return 1.0 - jnp.abs(self.natural(value))
 
     def labels(self, shape):
         rows, cols = np.tril_indices(shape[0], -1)
