@@ -31,7 +31,7 @@ from jax.scipy.linalg import cho_solve, solve_triangular
 from ._missing import PatternStats, _fiml_total, as_patterns, masked_cov
 from ._models import Layout, Model
 from ._nll import mvn_nll_stats
-from ._types import HIGHEST
+from ._types import HIGHEST, ArrayLike
 from .stats import SuffStats
 
 __all__ = ["AT_BOUND", "ModelArgs", "ModelObjective"]
@@ -57,15 +57,15 @@ class ModelArgs(NamedTuple):
     """
 
     stats: SuffStats | PatternStats
-    shift: jax.Array
-    scale: jax.Array
-    u0: jax.Array
-    precond: jax.Array
-    precond_inv: jax.Array
+    shift: ArrayLike
+    scale: ArrayLike
+    u0: ArrayLike
+    precond: ArrayLike
+    precond_inv: ArrayLike
     fixed: tuple
-    lo: jax.Array
-    hi: jax.Array
-    count: jax.Array
+    lo: ArrayLike
+    hi: ArrayLike
+    count: ArrayLike
 
 
 @dataclasses.dataclass(frozen=True)

@@ -95,6 +95,10 @@ def collect(
         TypeError: not an array, non-numeric or complex data.
         ValueError: wrong shape, empty, bad weights, NaN/inf (with where), overflow.
     """
+    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a DataFrame; columns= renames
+        columns = [str(c) for c in x.columns] if columns is None else columns
+        x = x.to_numpy()
+    columns = None if columns is None else tuple(str(c) for c in columns)
     if isinstance(x, PatternStats) and not batched:  # a fit's own statistics (inference)
         return Data(PatternStats(*(np.asarray(a, np.float64) for a in x)), False,
                     float_dtype(np.float64), columns=columns)  # fmt: skip
@@ -103,10 +107,6 @@ def collect(
             raise ValueError("summary statistics take no weights= and need form='stats'")
         stats = _host(x)
         return Data(stats, False, float_dtype(np.float64), columns=columns)
-    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a DataFrame; columns= renames
-        columns = [str(c) for c in x.columns] if columns is None else columns
-        x = x.to_numpy()
-    columns = None if columns is None else tuple(str(c) for c in columns)
     if missing != "raise" and raw:
         raise ValueError(
             f"missing={missing!r} works on statistics; use form='stats' (the default), not 'raw'"
