@@ -223,3 +223,12 @@ def test_nested_likelihood_ratio_tests():
     assert sat.df == 10 - 4
     with pytest.raises(ValueError, match="one fit"):
         mj.inference.parameter_table(mj.fit_many(np.stack([x, x]), mj.AR1()))
+
+
+def test_summary_of_a_model_fit_prints_its_table_and_test(hs_fit, capsys):
+    out = mj.summary(hs_fit)
+    text = capsys.readouterr().out
+    assert out.names[0] == "load[0]" and "Holzinger-Swineford CFA" in text
+    assert "chi-square 85.3055 on 24 df" in text and "expected information" in text
+    with pytest.raises(ValueError, match="Wald"):
+        mj.summary(hs_fit, interval="profile")

@@ -117,6 +117,8 @@ def summary(
         raise ValueError(f"interval must be 'wald' or 'profile', got {interval!r}")
     if np.ndim(result.nll) != 0:
         raise ValueError("summary is of one fit; pick a member of the batch: res[k]")
+    if result.layout is not None:
+        return _model_summary(result, level, interval, print_table)
     z_crit = z_value(level)
     se = standard_errors(result)
     opts = result.model
@@ -224,6 +226,8 @@ def _format(
     k,
     count,
     converged,
+    information="observed information (autodiff Hessian)",
+    extra=(),
 ) -> str:
     width = max([len(n) for n in names] + [12])
     lo_head, hi_head = f"[{(1 - level) / 2:.3g}", f"{(1 + level) / 2:.3g}]"
@@ -264,8 +268,50 @@ def _format(
     note = f"{level:.0%} {kind} intervals"
     if interval == "profile":
         note += " (Wald for covariances)"
-    out.append(note + "; SEs from the inverse observed information (autodiff Hessian).")
+    out.append(note + f"; SEs from the inverse {information}.")
+    out += extra
     return "\n".join(out)
+
+
+def _model_summary(result, level: float, interval: str, print_table: bool) -> Summary:
+    """:func:`summary` of a :class:`~mle_jax.Model` fit: its parameter table (lavaan's default
+    information), the fit, and the chi-square test against the saturated model."""
+    from ._table import lr_test, parameter_table  # _table imports this module
+
+    if interval != "wald":
+        raise ValueError("summary of a Model fit has Wald intervals (interval='wald')")
+    tab = parameter_table(result, level=level)
+    info = tab.information if not hasattr(tab, "attrs") else tab.attrs["information"]
+    col = lambda name: np.asarray(tab[name], np.float64)  # noqa: E731
+    names = tuple(tab["name"])
+    d = result.stats.mean.shape[-1]
+    extra = []
+    lr = None
+    if not result.boundary:
+        lr = lr_test(result) if num_params(result) < d + d * (d + 1) // 2 else None
+    if lr is not None:
+        extra.append(
+            f"Model test against the saturated model: chi-square {lr.chisq:.4f} on {lr.df} df, "
+            f"p = {lr.pvalue:.4g}"
+        )
+    if result.boundary:
+        extra.append(f"Boundary (Heywood) solution: {', '.join(result.boundary)} at its bound")
+    ll, k, count = float(loglik(result)), num_params(result), float(result.count)
+    a, b = float(aic(result)), float(bic(result))
+    est, se, z, pvalue = col("estimate"), col("se"), col("z"), col("p")
+    lower, upper = col("ci_lower"), col("ci_upper")
+    text = _format(
+        names=names, est=est, se=se, z=z, pvalue=pvalue, lower=lower, upper=upper,
+        level=level, interval="wald", model=result.model.describe(), prior=False, ridge=0.0,
+        missing_lines=_missing_lines(result.stats, result.columns, d), ll=ll, aic=a, bic=b,
+        k=k, count=count, converged=bool(result.converged),
+        information=f"{info} information", extra=extra,
+    )  # fmt: skip
+    if print_table:
+        print(text)
+    return Summary(
+        names, est, se, z, pvalue, lower, upper, "wald", float(level), ll, a, b, k, count, text
+    )
 
 
 def _cell(value, width: int, digits: int) -> str:
