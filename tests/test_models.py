@@ -299,3 +299,20 @@ def test_trace_records_the_parameters_path():
     assert res.path["rho"].shape == (steps,) and res.path["var"].shape == (steps,)
     np.testing.assert_allclose(res.path["var"][0], 10.0)
     np.testing.assert_allclose(res.path["rho"][-1], res.params["rho"], rtol=1e-12)
+
+
+def test_profile_interval_ends_are_where_the_likelihood_ratio_is_chi2():
+    x = _data(n=120, d=3, seed=10)
+    res = mj.fit(x, CS)
+    lo, hi = mj.inference.profile_interval(res, "rho")
+    held = mj.Structured(  # the same model with rho fixed: an independent profile
+        cov=lambda p: p["var"] * ((1 - p["rho"]) * jnp.eye(3) + p["rho"]),
+        init={"var": 1.0, "rho": 0.0},
+        constraints={"var": positive, "rho": mj.constraints.fixed},
+    )
+    for end in (lo, hi):
+        fit = mj.fit(x, held, init={"var": float(res.params["var"]), "rho": end})
+        np.testing.assert_allclose(2 * (float(fit.nll) - float(res.nll)), 3.8414588, rtol=1e-6)
+    assert lo < float(res.params["rho"]) < hi
+    with pytest.raises(ValueError, match="unknown parameter 'r'"):
+        mj.inference.profile_interval(res, "r")

@@ -214,6 +214,12 @@ def profile_interval(
         ``(lower, upper)`` floats in the user's units (an end is ``-inf``/``inf``, or 0 for a
         variance, where the profile never crosses the threshold).
     """
+    if result.layout is not None:  # a Model fit: parameters by their names
+        from ._table import model_profile_interval  # _table imports this module
+
+        return model_profile_interval(
+            result, param, level=level, optimizer=optimizer, max_steps=max_steps, tol=tol
+        )
     z = z_value(level)
     prof = _Profiler(result, param, optimizer, max_steps, tol)
     target = prof.minimum + 0.5 * z * z
