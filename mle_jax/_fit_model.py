@@ -84,6 +84,14 @@ def _start_info(obj: ModelObjective, params0, mean0, args: ModelArgs):
     return u0, mean, cov, fisher(obj, u0, args)
 
 
+def _check_shapes(mean: tuple, cov: tuple, d: int, name: str) -> None:
+    if mean != (d,) or cov != (d, d):
+        raise ValueError(
+            f"the model gives a mean of shape {mean} and a covariance of shape {cov} for "
+            f"{name} with d = {d} columns; expected ({d},) and ({d}, {d})"
+        )
+
+
 def _prepare_one(obj: ModelObjective, stats, params0, names, name: str, size):
     """One member's host preparation: the standardiser, the start in free coordinates, its
     checks, and the information there (the preconditioner and the identification check)."""
@@ -92,13 +100,15 @@ def _prepare_one(obj: ModelObjective, stats, params0, names, name: str, size):
     shift, scale = np.asarray(mean0, np.float64), _scale_of(cov0)
     fixed = obj.layout.fixed_values(params0)
     args = model_args(stats, shift, scale, fixed, np.zeros(obj.layout.size), np.float64, size=size)
-    shapes = jax.eval_shape(obj.moments, args.u0, args)
-    if shapes[0].shape != (d,) or shapes[1].shape != (d, d):
+    try:
+        u0, mean, cov, info = _host_tree(_start_info(obj, params0, mean0, args))
+    except Exception as err:  # a model whose functions do not fit the data: say how
+        shapes = jax.eval_shape(obj.moments, args.u0, args)
+        _check_shapes(shapes[0].shape, shapes[1].shape, d, name)
         raise ValueError(
-            f"the model gives a mean of shape {shapes[0].shape} and a covariance of shape "
-            f"{shapes[1].shape} for {name} with d = {d} columns; expected ({d},) and ({d}, {d})"
-        )
-    u0, mean, cov, info = _host_tree(_start_info(obj, params0, mean0, args))
+            f"evaluating the model at the start of {name} failed with {type(err).__name__}: {err}"
+        ) from err
+    _check_shapes(mean.shape, cov.shape, d, name)
     if not np.all(np.isfinite(u0)):
         bad = [names[i] for i in np.flatnonzero(~np.isfinite(u0))[:5]]
         raise ValueError(
@@ -239,30 +249,29 @@ _CHUNK = 50  # steps before the driver looks for parameters held at a bound
 
 
 def _solve_bounded(obj: ModelObjective, args: ModelArgs, tol, common: dict):
-    """:func:`solve` in chunks; when a parameter has reached its bound (a Heywood case), the
-    loop restarts from the current point with it held there and the preconditioner rebuilt
-    on the others. (Held at a clip, a bound coordinate leaves an oblique flat direction in
-    the whitened coordinates along which L-BFGS crawls: 500-1000 steps instead of ~100 on
-    a double Heywood case.) Returns the finished ``(state, nll)`` and the final args."""
+    """:func:`solve` in chunks of ``_CHUNK`` steps, one compiled program. A fit that needs
+    more restarts from its best point, re-whitened by the information there (L-BFGS's
+    memory is dropped: a fresh quasi-Newton start in the current metric), and with any
+    parameter that has reached its bound (a Heywood case) held there: a coordinate held at a
+    clip leaves an oblique flat direction in the whitened coordinates along which L-BFGS
+    crawls (500-1000 steps instead of ~200 on a double Heywood case). Returns the finished
+    ``(state, nll)`` and the final args."""
     max_steps = common["max_steps"]
-    v0 = np.zeros(obj.layout.size, args.u0.dtype)
-    state, _ = solve_jit(args, v0, tol, stop=min(_CHUNK, max_steps), **common)
+    v0 = np.zeros(obj.layout.size, np.asarray(args.u0).dtype)
     done, history = 0, []
-    while int(state.status) == Status.RUNNING:
-        left = max_steps - done - int(state.step)
-        if left <= 0:  # the budget is spent over restarts
-            state = state._replace(status=jnp.asarray(Status.MAX_STEPS, state.status.dtype))
+    while True:
+        left = max_steps - done
+        state, _ = solve_jit(args, v0, tol, stop=min(_CHUNK, left), **common)
+        steps = int(state.step)
+        if int(state.status) != Status.RUNNING or steps >= left:
             break
-        u, held = _heading_to_bounds(obj, args, np.asarray(_free(obj, state.best, args)))
-        if (held & (np.asarray(args.lo) < np.asarray(args.hi))).any():  # newly at a bound
-            steps = int(state.step)
-            history.append(np.asarray(state.history)[: steps + (not history)])
-            done += steps
-            args = _hold(obj, args, u, held)
-            state, _ = solve_jit(args, v0, tol, stop=min(_CHUNK, left), **common)
-        else:
-            stop = int(state.step) + min(_CHUNK, left)
-            state, _ = solve_jit(args, v0, tol, resume=state, stop=stop, **common)
+        history.append(np.asarray(state.history)[: steps + (not history)])
+        done += steps
+        u = np.asarray(args.u0) + np.asarray(args.precond) @ np.asarray(state.best)
+        u, held = _heading_to_bounds(obj, args, np.clip(u, args.lo, args.hi))
+        args = _hold(obj, args, u, held)
+    if int(state.status) == Status.RUNNING:  # the budget is spent
+        state = state._replace(status=jnp.asarray(Status.MAX_STEPS, state.status.dtype))
     state, nll = finish_jit(state, args, obj)
     if history:  # one history and one step count over the restarts
         steps = int(state.step)
@@ -292,11 +301,6 @@ def _heading_to_bounds(obj: ModelObjective, args: ModelArgs, u: np.ndarray):
 @functools.partial(jax.jit, static_argnums=0)
 def _nll(obj: ModelObjective, u, args: ModelArgs):
     return obj.nll(u, args)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _free(obj: ModelObjective, v, args: ModelArgs):
-    return obj.free(v, args)
 
 
 def _hold(obj: ModelObjective, args: ModelArgs, u: np.ndarray, held: np.ndarray) -> ModelArgs:

@@ -221,8 +221,6 @@ def test_nested_likelihood_ratio_tests():
         mj.inference.lr_test(toe, ar1)
     sat = mj.inference.lr_test(toe)
     assert sat.df == 10 - 4
-    with pytest.raises(ValueError, match="one fit"):
-        mj.inference.parameter_table(mj.fit_many(np.stack([x, x]), mj.AR1()))
 
 
 def test_summary_of_a_model_fit_prints_its_table_and_test(hs_fit, capsys):
