@@ -62,6 +62,7 @@ def model_args(
         lo=cast(np.full(p, -np.inf) if limits is None else limits[0]),
         hi=cast(np.full(p, np.inf) if limits is None else limits[1]),
         count=cast(total_count(stats)),
+        gate=cast(np.inf),
     )
 
 
@@ -230,6 +231,7 @@ def fit_model(
 ) -> FitResult:
     """One model fit (see :func:`mle_jax.fit`)."""
     obj, args, names = prepare(model, data, init, precondition=precondition)
+    args = args._replace(gate=np.asarray(tol, args.gate.dtype))
     p = obj.layout.size
     common = dict(objective=obj, optimizer=optimizer, max_steps=max_steps)
     if starts == 1 and trace:
@@ -346,6 +348,7 @@ def fit_model_many(
     """A batch of model fits (see :func:`mle_jax.fit_many`)."""
     obj, args, names = prepare(model, data, init, precondition=precondition)
     batch = np.shape(args.count)[0]
+    args = args._replace(gate=np.full(batch, tol, args.gate.dtype))
     v0 = np.zeros((batch, obj.layout.size), data.dtype)
     state, final_nll = _solve_many(
         args, v0, tol, objective=obj, optimizer=optimizer, max_steps=max_steps,

@@ -54,6 +54,8 @@ class ModelArgs(NamedTuple):
         lo, hi: ``(p,)`` the limits of ``u`` (``AT_BOUND`` of the start's distance to a
             bound; infinite where there is none).
         count: ``()`` rows (sum of weights).
+        gate: ``()`` the decrement is evaluated only where the whitened gradient norm is
+            below this (the fit's ``tol``; restarts re-whiten at the current point).
     """
 
     stats: SuffStats | PatternStats
@@ -66,6 +68,7 @@ class ModelArgs(NamedTuple):
     lo: ArrayLike
     hi: ArrayLike
     count: ArrayLike
+    gate: ArrayLike = float("inf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +113,8 @@ class ModelObjective:
 
     def stationarity(self, v, grad, args: ModelArgs) -> jax.Array:
         """The Newton decrement with the Fisher information at ``u``, over the free scalars
-        not at a bound; evaluated only once the plain gradient norm is small (``inf`` before:
-        it costs a Jacobian of the model)."""
+        not at a bound; evaluated only once the whitened gradient norm is below ``args.gate``
+        (``inf`` before: it costs a Jacobian of the model)."""
         u = self.free(v, args)
         g_u = jnp.matmul(args.precond_inv.T, grad, precision=HIGHEST)
 
@@ -124,7 +127,10 @@ class ModelObjective:
             value = jnp.sqrt(jnp.dot(g, cho_solve((chol, True), g)))
             return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
-        small = jnp.sqrt(jnp.sum(grad * grad)) <= 1e-2
+        # the whitened gradient norm is the decrement in the start's metric: only where it
+        # is within the tolerance is the one in the point's metric worth its Jacobian (at
+        # d = 50, k = 5: 159 ms against 0.15 ms for the NLL and its gradient)
+        small = jnp.sqrt(jnp.sum(grad * grad)) <= args.gate
         return jax.lax.cond(small, decrement, lambda: jnp.asarray(jnp.inf, u.dtype))
 
     def finish(self, v, args: ModelArgs):

@@ -387,6 +387,7 @@ def model_profile_interval(
     target = float(_nll(obj, u_hat, args)) + 0.5 * z * z
     dtype = np.asarray(args.u0).dtype
     tol = np.asarray(default_tol(dtype) if tol is None else tol, dtype)
+    args = args._replace(gate=tol)
     common = dict(
         objective=obj,
         optimizer=default_optimizer() if optimizer is None else optimizer,
