@@ -276,14 +276,12 @@ def _format(
 def _model_summary(result, level: float, interval: str, print_table: bool) -> Summary:
     """:func:`summary` of a :class:`~mle_jax.Model` fit: its parameter table (lavaan's default
     information), the fit, and the chi-square test against the saturated model."""
-    from ._table import lr_test, parameter_table  # _table imports this module
+    from ._table import lr_test, table_rows  # _table imports this module
 
     if interval != "wald":
         raise ValueError("summary of a Model fit has Wald intervals (interval='wald')")
-    tab = parameter_table(result, level=level)
-    info = tab.information if not hasattr(tab, "attrs") else tab.attrs["information"]
-    col = lambda name: np.asarray(tab[name], np.float64)  # noqa: E731
-    names = tuple(tab["name"])
+    tab = table_rows(result, level=level)
+    names = tab.name
     d = result.stats.mean.shape[-1]
     extra = []
     lr = None
@@ -298,14 +296,14 @@ def _model_summary(result, level: float, interval: str, print_table: bool) -> Su
         extra.append(f"Boundary (Heywood) solution: {', '.join(result.boundary)} at its bound")
     ll, k, count = float(loglik(result)), num_params(result), float(result.count)
     a, b = float(aic(result)), float(bic(result))
-    est, se, z, pvalue = col("estimate"), col("se"), col("z"), col("p")
-    lower, upper = col("ci_lower"), col("ci_upper")
+    est, se, z, pvalue = tab.estimate, tab.se, tab.z, tab.p
+    lower, upper = tab.ci_lower, tab.ci_upper
     text = _format(
         names=names, est=est, se=se, z=z, pvalue=pvalue, lower=lower, upper=upper,
         level=level, interval="wald", model=result.model.describe(), prior=False, ridge=0.0,
         missing_lines=_missing_lines(result.stats, result.columns, d), ll=ll, aic=a, bic=b,
         k=k, count=count, converged=bool(result.converged),
-        information=f"{info} information", extra=extra,
+        information=f"{tab.information} information", extra=extra,
     )  # fmt: skip
     if print_table:
         print(text)

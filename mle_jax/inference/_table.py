@@ -244,6 +244,18 @@ def parameter_table(result, information: str | None = None, *, level: float = 0.
         >>> list(tab["name"])
         ['rho', 'var', 'mean[0]', 'mean[1]']
     """
+    table = table_rows(result, information, level=level)
+    try:
+        import pandas as pd
+    except ImportError:
+        return table
+    frame = pd.DataFrame({f: getattr(table, f) for f in ParameterTable._fields[:-1]})
+    frame.attrs["information"] = table.information
+    return frame
+
+
+def table_rows(result, information: str | None = None, *, level: float = 0.95) -> ParameterTable:
+    """:func:`parameter_table` as a :class:`ParameterTable` (whether or not pandas is there)."""
     kind = _check(result, information)
     warn_unconverged(result, "a parameter table")
     names, est, cov = _vcov(result, kind)
@@ -252,16 +264,8 @@ def parameter_table(result, information: str | None = None, *, level: float = 0.
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se
     q = z_value(level)
-    table = ParameterTable(
-        tuple(names), est, se, z, _normal_sf2(z), est - q * se, est + q * se, kind
-    )
-    try:
-        import pandas as pd
-    except ImportError:
-        return table
-    frame = pd.DataFrame({f: getattr(table, f) for f in ParameterTable._fields[:-1]})
-    frame.attrs["information"] = kind
-    return frame
+    lower, upper = est - q * se, est + q * se
+    return ParameterTable(tuple(names), est, se, z, _normal_sf2(z), lower, upper, kind)
 
 
 class Delta(NamedTuple):
