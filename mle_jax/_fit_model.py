@@ -19,7 +19,6 @@ from ._batch import map_blocks
 from ._missing import PatternStats, as_patterns, pad_patterns
 from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
 from ._models import Layout, Model
-from ._problem import _scale_patterns
 from ._result import FitResult
 from ._solve import finish_jit, solve, solve_jit
 from ._standardise import Affine
@@ -43,18 +42,17 @@ def model_args(
     """Host :class:`ModelArgs` of unbatched statistics (complete or by pattern; pattern
     statistics padded to ``size`` patterns, default the bucket of their number, so that
     pattern counts in one bucket share one compiled loop; complete data of a batch too)."""
+    affine = Affine.from_factor(shift, scale)
     if isinstance(stats, PatternStats) or size is not None:
-        ps = pad_patterns(as_patterns(stats), size)
-        std = _scale_patterns(ps, shift, scale)
+        std = affine.patterns_to_std(pad_patterns(as_patterns(stats), size))
     else:  # complete data: their own (simpler, faster to compile) NLL
-        std = Affine.from_factor(shift, scale).stats_to_std(stats)
+        std = affine.stats_to_std(stats)
     p = np.shape(u0)[0]
     eye = np.eye(p)
     cast = lambda a: np.asarray(a, dtype)  # noqa: E731
     return ModelArgs(
         stats=jax.tree.map(cast, std),
-        shift=cast(shift),
-        scale=cast(scale),
+        affine=jax.tree.map(cast, affine),
         u0=cast(u0),
         precond=cast(eye if precond is None else precond),
         precond_inv=cast(eye if precond is None else np.linalg.inv(precond)),
@@ -397,7 +395,7 @@ def result(obj: ModelObjective, args, data: Data, names, state, final_nll, *, tr
     params, (mean, cov) = _host_tree(_outputs(obj, u.ndim > 1, u, args64))
     at_bound = (u <= args64.lo) | (u >= args64.hi)
     count = total_count(data.stats)
-    offset = np.sum(observed_counts(data.stats) * np.log(np.asarray(args64.scale)), axis=-1)
+    offset = args64.affine.nll_offset(observed_counts(data.stats))
     history = np.asarray(state.history, np.float64) * count[..., None] + offset[..., None]
     path = None
     if trace:
@@ -426,7 +424,7 @@ def result(obj: ModelObjective, args, data: Data, names, state, final_nll, *, tr
         num_steps=state.step,
         grad_norm=state.best_grad_norm,
         stats=data.stats,
-        standardiser=Affine.from_factor(args64.shift, args64.scale),
+        standardiser=args64.affine,
         model=obj.model,
         univariate=False,
         columns=data.columns,

@@ -3,8 +3,8 @@
 The optimiser walks ``v``; the model's free coordinates are ``u = u0 + P v`` with ``P`` the
 inverse Cholesky factor of the expected (Fisher) information at the start, so that the
 problem is whitened there for every model and every choice of units. The NLL is evaluated
-on pattern statistics (complete data are one pattern that observes everything) standardised
-per column: ``((x - shift) / scale)``, and the model's moments mapped the same way.
+on the complete or pattern statistics standardised per column by a diagonal
+:class:`~mle_jax._standardise.Affine`, and on the model's moments mapped by the same map.
 
 Convergence (:meth:`ModelObjective.stationarity`) is the Newton decrement with the Fisher
 information at the current point, ``sqrt(g_u^T F(u)^{-1} g_u)``: invariant to any smooth
@@ -31,6 +31,7 @@ from jax.scipy.linalg import cho_solve, solve_triangular
 from ._missing import PatternStats, _fiml_total, as_patterns, masked_cov
 from ._models import Layout, Model
 from ._nll import mvn_nll_stats
+from ._standardise import Affine
 from ._types import HIGHEST, ArrayLike
 from .stats import SuffStats
 
@@ -44,9 +45,9 @@ class ModelArgs(NamedTuple):
     """The traced data of a model fit (any leading batch axes for ``fit_many``).
 
     Attributes:
-        stats: statistics of ``(x - shift) / scale``: :class:`~mle_jax.stats.SuffStats` of
+        stats: statistics of the standardised data: :class:`~mle_jax.stats.SuffStats` of
             complete data or :class:`PatternStats` (``P`` patterns) of incomplete data.
-        shift, scale: ``(d,)`` the per-column standardiser.
+        affine: the per-column (diagonal) :class:`~mle_jax._standardise.Affine` standardiser.
         u0: ``(p,)`` the start's free coordinates.
         precond: ``(p, p)`` ``P``: ``u = u0 + P v``.
         precond_inv: ``(p, p)`` ``P^{-1}`` (gradients map back by its transpose).
@@ -59,8 +60,7 @@ class ModelArgs(NamedTuple):
     """
 
     stats: SuffStats | PatternStats
-    shift: ArrayLike
-    scale: ArrayLike
+    affine: Affine
     u0: ArrayLike
     precond: ArrayLike
     precond_inv: ArrayLike
@@ -95,9 +95,7 @@ class ModelObjective:
     def std_moments(self, u, args: ModelArgs):
         """``u ->`` the model's moments in the standardised units of ``args.stats``."""
         mean, cov = self.moments(u, args)
-        inv = 1.0 / args.scale
-        cov = 0.5 * (cov + cov.T)
-        return (mean - args.shift) * inv, cov * inv[:, None] * inv[None, :]
+        return args.affine.mean_to_std(mean), args.affine.cov_to_std(0.5 * (cov + cov.T))
 
     # -- the objective ----------------------------------------------------------------------
     def nll(self, u, args: ModelArgs) -> jax.Array:

@@ -74,7 +74,7 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
         if not np.array_equal(factor, np.broadcast_to(np.eye(d), factor.shape)):
             zero = np.zeros_like(affine.shift)
             precond = jax.tree.map(cast, Affine(zero, factor, np.linalg.inv(factor)))
-        scaled = _scale_patterns(stats, affine.shift, scale)
+        scaled = data_map.patterns_to_std(stats)
         std_stats = jax.tree.map(cast, pad_patterns(scaled))
     else:
         std_stats = SuffStats(*(cast(a) for a in affine.stats_to_std(stats)))
@@ -110,15 +110,6 @@ def _em_moments(ps: PatternStats, mean0, cov0):
     mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
     ok = np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov) > 0)
     return (mean, cov) if ok else (mean0, cov0)
-
-
-def _scale_patterns(ps: PatternStats, shift, scale) -> PatternStats:
-    """Pattern statistics of ``(x - shift) / scale`` (observed coordinates only)."""
-    mask = np.asarray(ps.mask)
-    inv = 1.0 / scale[..., None, :]
-    mean = (ps.mean - shift[..., None, :]) * inv * mask
-    scatter = ps.scatter * inv[..., :, None] * inv[..., None, :]
-    return PatternStats(mask, ps.count, mean, scatter)
 
 
 def as_init(init, d: int) -> MvnParams:

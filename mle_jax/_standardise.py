@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._missing import PatternStats
 from .stats import SuffStats
 
 __all__ = ["Affine"]
@@ -79,6 +80,10 @@ class Affine(NamedTuple):
         triangular: a product of lower-triangular factors)."""
         return self.shift + _matvec(self.factor, mean), self.factor @ chol
 
+    def mean_to_std(self, mean):
+        """User-unit mean ``(..., d)`` -> standardised ``A^{-1} (mean - shift)``."""
+        return _matvec(self.inverse, mean - self.shift)
+
     def cov_to_std(self, cov):
         """User-unit covariance ``(..., d, d)`` -> standardised ``A^{-1} cov A^{-T}``."""
         return self.inverse @ cov @ _swap(self.inverse)
@@ -86,8 +91,14 @@ class Affine(NamedTuple):
     # -- data and statistics ----------------------------------------------------------------
     def stats_to_std(self, stats: SuffStats) -> SuffStats:
         """Sufficient statistics of ``x`` -> those of ``A^{-1}(x - shift)`` (exact)."""
-        return SuffStats(
-            stats.count,
-            _matvec(self.inverse, stats.mean - self.shift),
-            self.cov_to_std(stats.scatter),
-        )
+        return SuffStats(stats.count, self.mean_to_std(stats.mean), self.cov_to_std(stats.scatter))
+
+    def patterns_to_std(self, ps: PatternStats) -> PatternStats:
+        """Pattern statistics of ``x`` -> those of ``A^{-1}(x - shift)``, for a *diagonal*
+        ``A`` only (an observed sub-vector of a mixing map would need the missing entries);
+        host numpy, any leading batch axes."""
+        inv = np.diagonal(self.inverse, axis1=-2, axis2=-1)[..., None, :]
+        mask = np.asarray(ps.mask)
+        mean = (ps.mean - self.shift[..., None, :]) * inv * mask
+        scatter = ps.scatter * inv[..., :, None] * inv[..., None, :]
+        return PatternStats(mask, ps.count, mean, scatter)
