@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
-from ._missing import PatternStats
 from ._model import Gaussian
+from ._patterns import PatternStats
 from ._solve import solve
 from .stats import SuffStats
 

@@ -18,10 +18,10 @@ import optax
 from . import _progress, _validate
 from ._batch import default_block, member_errors, pattern_errors, solve_many
 from ._fit_model import fit_model, fit_model_many
-from ._missing import PatternStats
 from ._model import PRECONDITIONS, Gaussian
 from ._models import Model
 from ._objective import check_prior
+from ._patterns import PatternStats
 from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._batch import map_blocks
-from ._missing import PatternStats, as_patterns, pad_patterns
 from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
 from ._models import Layout, Model
+from ._patterns import PatternStats, as_patterns, pad_patterns
 from ._result import FitResult
 from ._solve import finish_jit, solve, solve_jit
 from ._standardise import Affine

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
-from ._missing import PatternStats, masked_cov
+from ._fiml import masked_cov
+from ._patterns import PatternStats
 from ._types import HIGHEST
 
 __all__ = ["EMResult", "em", "em_step", "monotone_mle"]
@@ -103,7 +104,7 @@ def em(
     Args:
         ps: :class:`PatternStats` (identified; see ``check_identified``).
         mean0: ``(d,)`` start.
-        cov0: ``(d, d)`` positive definite start (e.g. ``_missing.start``).
+        cov0: ``(d, d)`` positive definite start (e.g. ``_patterns.start``).
         max_iter: most EM steps.
         tol: bound on the estimated remaining error, scale-free (std and correlation units).
 

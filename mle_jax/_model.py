@@ -12,8 +12,8 @@ import numpy as np
 
 from . import _validate
 from ._bijections import num_tril
-from ._missing import PatternStats, check_identified
 from ._objective import Spec
+from ._patterns import PatternStats, check_identified
 from ._standardise import Affine
 from .priors import LKJHalfNormal, NormalInverseWishart
 

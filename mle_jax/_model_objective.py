@@ -28,9 +28,10 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-from ._missing import PatternStats, _fiml_total, as_patterns, masked_cov
+from ._fiml import _fiml_total, masked_cov
 from ._models import Layout, Model
 from ._nll import mvn_nll_stats
+from ._patterns import PatternStats, as_patterns
 from ._standardise import Affine
 from ._types import HIGHEST, ArrayLike
 from .stats import SuffStats

@@ -28,8 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._missing import PatternStats, fiml_nll
+from ._fiml import fiml_nll
 from ._nll import mean_nll, mvn_nll_stats, ridge_penalty
+from ._patterns import PatternStats
 from ._types import ArrayLike
 from .stats import SuffStats
 
@@ -111,7 +112,7 @@ class Problem(NamedTuple):
 
     Attributes:
         stats: :class:`~mle_jax.stats.SuffStats` of the standardised data, or
-            :class:`~mle_jax._missing.PatternStats` of incomplete data (scaled per column).
+            :class:`~mle_jax._patterns.PatternStats` of incomplete data (scaled per column).
         x: ``(n, d)`` standardised data for ``form="raw"``, else ``None``.
         weights: ``(n,)`` frequency weights of ``x``, or ``None``.
         ridge: ``(d, d)`` ridge matrix in the units of ``stats``, or ``None`` (no ridge).

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._missing import PatternStats, pad_patterns
 from ._missing_em import em
 from ._model import Gaussian
 from ._objective import FreeParams, Problem
+from ._patterns import PatternStats, pad_patterns
 from ._result import FitResult
 from ._standardise import Affine
 from ._statistics import Data, moments, observed_counts, total_count

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._missing import PatternStats
+from ._patterns import PatternStats
 from .stats import SuffStats
 
 __all__ = ["Affine"]

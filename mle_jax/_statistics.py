@@ -16,7 +16,7 @@ needs off the statistics (finiteness from the sums): no extra pass over the data
 
 Missing values (NaN) are an error by default (``missing="raise"``). ``missing="drop"`` keeps
 the complete rows; ``missing="fiml"`` reduces the data to per-pattern statistics
-(:class:`~mle_jax._missing.PatternStats`, on the host, merged chunk by chunk for streams), the
+(:class:`~mle_jax._patterns.PatternStats`, on the host, merged chunk by chunk for streams), the
 statistics of the observed-data likelihood. Data without NaN give the complete statistics
 whatever ``missing`` says.
 """
@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _missing, _shard, _stream, _validate
-from ._missing import PatternStats, merge_pattern_stats, pad_patterns, pattern_stats
+from . import _patterns, _shard, _stream, _validate
+from ._patterns import PatternStats, merge_pattern_stats, pad_patterns, pattern_stats
 from ._stats_np import suff_stats_np
 from .stats import SuffStats, suff_stats
 
@@ -52,7 +52,7 @@ class Data(NamedTuple):
 
     Attributes:
         stats: host float64 :class:`SuffStats` in the user's units (leading ``(B,)`` axis for
-            a batch), or :class:`~mle_jax._missing.PatternStats` for ``missing="fiml"``.
+            a batch), or :class:`~mle_jax._patterns.PatternStats` for ``missing="fiml"``.
         univariate: the data were 1-D (``(n,)``, or ``(B, n)`` for a batch).
         dtype: the compute dtype.
         x: ``(..., n, d)`` device data, kept for ``form="raw"`` only; else ``None``.
@@ -230,11 +230,11 @@ def _stream_holes(x, weights, columns, missing: str) -> Data:
 
 def moments(stats):
     """Rough ``(mean, cov)`` of host statistics: the sample moments of complete data, the
-    pairwise-available moments of pattern statistics (:func:`mle_jax._missing.start`); any
+    pairwise-available moments of pattern statistics (:func:`mle_jax._patterns.start`); any
     leading batch axes."""
     if isinstance(stats, PatternStats):
         if np.ndim(stats.count) == 1:
-            return _missing.start(stats)
+            return _patterns.start(stats)
         pairs = [moments(PatternStats(*(a[k] for a in stats))) for k in range(len(stats.count))]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     count = np.asarray(stats.count, np.float64)

@@ -22,19 +22,19 @@ import numpy as np
 import optax
 
 from ._bijections import MvnParams, raw_from_chol
-from ._missing import (
+from ._fiml import fiml_nll
+from ._missing_em import em as _em
+from ._missing_em import monotone_mle
+from ._model import Gaussian
+from ._objective import count, free_from_mean_cov, objective
+from ._patterns import (
     PatternStats,
     as_patterns,
-    fiml_nll,
     merge_pattern_stats,
     missing_fraction,
     pattern_stats,
     start,
 )
-from ._missing_em import em as _em
-from ._missing_em import monotone_mle
-from ._model import Gaussian
-from ._objective import count, free_from_mean_cov, objective
 from ._problem import prepare, result
 from ._result import FitResult
 from ._statistics import collect

@@ -14,17 +14,17 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import mle_jax.data as mj_data
-from mle_jax._missing import (
+from mle_jax._fiml import fiml_nll
+from mle_jax._missing_em import em, monotone_mle
+from mle_jax._nll import LOG2PI, mvn_nll_stats
+from mle_jax._patterns import (
     PatternStats,
     check_identified,
-    fiml_nll,
     merge_pattern_stats,
     missing_fraction,
     pattern_stats,
     start,
 )
-from mle_jax._missing_em import em, monotone_mle
-from mle_jax._nll import LOG2PI, mvn_nll_stats
 from mle_jax.stats import suff_stats
 
 DATA = Path(mj_data.__file__).parent
@@ -242,7 +242,7 @@ def test_analytic_derivatives_equal_autodiff_and_differentiate_again():
     """First derivatives in every argument (mean, cov and the statistics) against plain
     autodiff; the Hessian in (mean, cov), forward-over-reverse as a user's jax.hessian takes it,
     against central differences of the analytic gradient."""
-    from mle_jax._missing import _fiml_total
+    from mle_jax._fiml import _fiml_total
 
     rng = np.random.default_rng(11)
     ps, _ = pattern_stats(random_missing(rng, 50, 3, frac=0.3), rng.uniform(0.5, 2, 50))
@@ -270,7 +270,8 @@ def test_analytic_derivatives_equal_autodiff_and_differentiate_again():
 def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
     """fiml_information against jax.hessian of the plain autodiff NLL (no custom rule) in
     (mean, vech cov), away from the MLE, with weights and with empty padding patterns."""
-    from mle_jax._missing import fiml_information, pad_patterns
+    from mle_jax._fiml import fiml_information
+    from mle_jax._patterns import pad_patterns
 
     rng = np.random.default_rng(d)
     x = random_missing(rng, 40, d, frac=0.3)
@@ -289,7 +290,7 @@ def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
 
 
 def test_padding_patterns_changes_nothing_and_buckets_are_tight():
-    from mle_jax._missing import pad_patterns, padded_size
+    from mle_jax._patterns import pad_patterns, padded_size
 
     sizes = [padded_size(p) for p in range(1, 20_000)]
     assert sizes[:8] == [8] * 8 and all(s % 8 == 0 for s in sizes)

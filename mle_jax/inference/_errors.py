@@ -7,7 +7,7 @@ distinct covariance entries the model estimates. Its inverse, mapped to user uni
 deviations)`` (delta method for the last). At a stationary point this equals the inverse
 Hessian in any parameterisation carried over by the delta method (the fit's unconstrained
 Cholesky one included); for a MAP fit it is the Laplace approximation of the posterior
-covariance. The data's part is closed-form (:func:`~mle_jax._missing.fiml_information`), so
+covariance. The data's part is closed-form (:func:`~mle_jax._fiml.fiml_information`), so
 a fit of incomplete data costs no more than a complete one of the same ``d``. The objective
 is rebuilt from ``result.stats``: no data are needed, and a batch of fits is one ``vmap``.
 """
@@ -23,8 +23,9 @@ import numpy as np
 from jax.scipy.stats import norm
 
 from .._batch import default_block, map_blocks
-from .._missing import as_patterns, fiml_information
+from .._fiml import fiml_information
 from .._objective import count, free_from_mean_cov, mean_chol, penalty
+from .._patterns import as_patterns
 from .._problem import Prepared, prepare
 from .._statistics import Data
 from .._types import HIGHEST, ConvergenceWarning, Estimate
@@ -124,7 +125,7 @@ def param_covariance(problem, free):
     cov)`` (:func:`free_coordinates`), and at a stationary point the inverse Hessian in
     ``psi`` is that in the optimiser's parameters mapped by the delta method, whatever their
     parameterisation. So the data's Hessian is closed-form in ``phi``
-    (:func:`~mle_jax._missing.fiml_information`; complete data are one pattern), restricted
+    (:func:`~mle_jax._fiml.fiml_information`; complete data are one pattern), restricted
     by ``A^T H A``; a ridge or prior adds its Hessian in ``psi`` (autodiff: no data in it).
     ``theta`` is ``phi`` in user units (the standardiser of :func:`setup` is diagonal) and
     the standard deviations. No Hessian-vector products through the data, no Jacobian

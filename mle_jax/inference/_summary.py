@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from .._missing import PatternStats, missing_fraction
+from .._patterns import PatternStats, missing_fraction
 from ._errors import names, standard_errors, z_value
 from ._profile import profile_interval
 

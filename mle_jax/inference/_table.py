@@ -27,13 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fit_model import model_args
-from .._missing import PatternStats
 from .._model_objective import (
     ModelArgs,
     ModelObjective,
     expected_information,
     observed_information,
 )
+from .._patterns import PatternStats
 from .._types import Status
 from ._errors import names as gaussian_names
 from ._errors import setup, standard_errors, warn_unconverged, z_value
