@@ -20,7 +20,6 @@ from ._summary import Summary as Summary
 from ._summary import aic as aic
 from ._summary import bic as bic
 from ._summary import loglik as loglik
-from ._summary import num_params as num_params
 from ._summary import summary as summary
 from ._table import INFORMATION as INFORMATION
 from ._table import Delta as Delta
@@ -29,6 +28,7 @@ from ._table import ParameterTable as ParameterTable
 from ._table import delta as delta
 from ._table import information as information
 from ._table import lr_test as lr_test
+from ._table import num_params as num_params
 from ._table import parameter_table as parameter_table
 from ._table import saturated as saturated
 

@@ -14,11 +14,13 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
+from .._fit_model import _hold, _nll, _solve_bounded
 from .._objective import objective
 from .._solve import default_optimizer, default_tol, solve_jit
 from .._statistics import total_count
 from .._types import ConvergenceWarning, Status
 from ._errors import _param_covariance, setup, theta, warn_unconverged, z_value
+from ._table import _cov_u, _info_u, _model_parts, _natural
 
 __all__ = ["profile_interval", "profile_nll"]
 
@@ -215,8 +217,6 @@ def profile_interval(
         variance, where the profile never crosses the threshold).
     """
     if result.layout is not None:  # a Model fit: parameters by their names
-        from ._table import model_profile_interval  # _table imports this module
-
         return model_profile_interval(
             result, param, level=level, optimizer=optimizer, max_steps=max_steps, tol=tol
         )
@@ -262,3 +262,72 @@ def profile_interval(
             stacklevel=2,
         )
     return ends[0], ends[1]
+
+
+def model_profile_interval(
+    result, name: str, *, level: float = 0.95, optimizer=None, max_steps: int = 1000, tol=None
+) -> tuple[float, float]:
+    """Profile-likelihood interval of one named parameter of a :class:`~mle_jax.Model` fit
+    (see :func:`~mle_jax.inference.profile_interval`): the other parameters are refitted with
+    this one held, and the ends are where twice the NLL rises by ``chi2_1(level)``."""
+    names = list(result.names)
+    if name not in names:
+        raise ValueError(f"unknown parameter {name!r}; the fit's parameters are {names}")
+    i = names.index(name)
+    at_bound = np.asarray(result.at_bound)
+    if at_bound[i]:
+        raise ValueError(f"{name} is at its bound: a profile interval around it is one-sided")
+    obj, args, u_hat = _model_parts(result)
+    est, jac = (np.asarray(a, np.float64) for a in _natural(obj, u_hat, args))
+    row = np.abs(jac[i])
+    if row[i] == 0 or np.count_nonzero(row > 1e-12 * row.max()) != 1:
+        raise ValueError(
+            f"{name} depends on several free coordinates (a correlation matrix's entry): use "
+            "its Wald interval (parameter_table) or delta()"
+        )
+    info = np.asarray(_info_u(obj, "observed", u_hat, args), np.float64)
+    var = _cov_u(info, ~at_bound)[i, i]
+    step = float(np.sqrt(var)) if np.isfinite(var) and var > 0 else 0.1
+    z = z_value(level)
+    target = float(_nll(obj, u_hat, args)) + 0.5 * z * z
+    dtype = np.asarray(args.u0).dtype
+    tol = np.asarray(default_tol(dtype) if tol is None else tol, dtype)
+    args = args._replace(gate=tol)
+    common = dict(
+        objective=obj,
+        optimizer=default_optimizer() if optimizer is None else optimizer,
+        max_steps=int(max_steps),
+    )
+    u_hat = np.asarray(u_hat, np.float64)
+    held = at_bound.copy()
+    held[i] = True
+    unconverged = []
+
+    def h(t: float) -> float:
+        u = u_hat.copy()
+        u[i] = t
+        state, nll, _ = _solve_bounded(obj, _hold(obj, args, u, held), tol, common)
+        if int(np.asarray(state.status)) != Status.CONVERGED:
+            unconverged.append(t)
+        return float(nll) - target
+
+    def value(t: float) -> float:
+        u = u_hat.copy()
+        u[i] = t
+        return float(np.asarray(obj.layout.natural(jnp.asarray(u), args.fixed))[i])
+
+    ends = []
+    h_hat = h(u_hat[i])
+    for sign in (-1.0, 1.0):
+        inside, h_in, end = u_hat[i], h_hat, None
+        for k in range(40):
+            t = u_hat[i] + sign * step * 2.0**k * 0.5
+            ht = h(t)
+            if ht > 0:
+                end = value(_root(h, inside, t, h_in, ht, 1e-9 * step))
+                break
+            inside, h_in = t, ht
+        ends.append(value(inside) if end is None else end)
+    if unconverged:
+        warn_unconverged(result.replace(converged=np.asarray(False)), "a profile interval")
+    return min(ends), max(ends)

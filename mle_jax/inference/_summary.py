@@ -12,19 +12,9 @@ from jax.scipy.stats import norm
 from .._patterns import PatternStats, missing_fraction
 from ._errors import names, standard_errors, z_value
 from ._profile import profile_interval
+from ._table import lr_test, num_params, table_rows
 
 __all__ = ["Summary", "aic", "bic", "loglik", "num_params", "summary"]
-
-
-def num_params(result) -> int:
-    """Number of estimated parameters of a fit's model.
-
-    ``d`` for a free mean plus ``d(d+1)/2`` (full), ``d`` (diag) or ``1`` (spherical) for a
-    free covariance; fixed parts count 0. For a :class:`~mle_jax.Model`, its free scalars.
-    """
-    if result.layout is not None:
-        return int(result.layout.size)
-    return result.model.num_params(result.stats.mean.shape[-1])
 
 
 def loglik(result) -> jax.Array:
@@ -276,8 +266,6 @@ def _format(
 def _model_summary(result, level: float, interval: str, print_table: bool) -> Summary:
     """:func:`summary` of a :class:`~mle_jax.Model` fit: its parameter table (lavaan's default
     information), the fit, and the chi-square test against the saturated model."""
-    from ._table import lr_test, table_rows  # _table imports this module
-
     if interval != "wald":
         raise ValueError("summary of a Model fit has Wald intervals (interval='wald')")
     tab = table_rows(result, level=level)

@@ -37,10 +37,9 @@ from .._patterns import PatternStats
 from .._types import Status
 from ._errors import names as gaussian_names
 from ._errors import setup, standard_errors, warn_unconverged, z_value
-from ._summary import num_params
 
 __all__ = ["INFORMATION", "LRTest", "ParameterTable", "delta", "information", "lr_test"]
-__all__ += ["parameter_table"]
+__all__ += ["num_params", "parameter_table", "table_rows"]
 
 INFORMATION = ("observed", "expected")
 
@@ -303,6 +302,17 @@ def delta(result, fn: Callable[[Any], Any], information: str | None = None) -> D
 # --------------------------------------------------------------------- likelihood ratios
 
 
+def num_params(result) -> int:
+    """Number of estimated parameters of a fit's model.
+
+    ``d`` for a free mean plus ``d(d+1)/2`` (full), ``d`` (diag) or ``1`` (spherical) for a
+    free covariance; fixed parts count 0. For a :class:`~mle_jax.Model`, its free scalars.
+    """
+    if result.layout is not None:
+        return int(result.layout.size)
+    return result.model.num_params(result.stats.mean.shape[-1])
+
+
 class LRTest(NamedTuple):
     """A likelihood-ratio test: ``chisq = 2 (nll_restricted - nll_general)`` on ``df``
     degrees of freedom, its ``pvalue``, and the two log-likelihoods."""
@@ -349,84 +359,3 @@ def lr_test(restricted, general=None) -> LRTest:
     chisq = max(0.0, 2.0 * (float(restricted.nll) - float(general.nll)))
     pvalue = float(jax.scipy.special.gammaincc(df / 2.0, chisq / 2.0))
     return LRTest(chisq, df, pvalue, -float(restricted.nll), -float(general.nll))
-
-
-# ------------------------------------------------------------------------------ profiles
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _nll(obj: ModelObjective, u, args):
-    return obj.nll(u, args)
-
-
-def model_profile_interval(
-    result, name: str, *, level: float = 0.95, optimizer=None, max_steps: int = 1000, tol=None
-) -> tuple[float, float]:
-    """Profile-likelihood interval of one named parameter of a :class:`~mle_jax.Model` fit
-    (see :func:`~mle_jax.inference.profile_interval`): the other parameters are refitted with
-    this one held, and the ends are where twice the NLL rises by ``chi2_1(level)``."""
-    from .._fit_model import _hold, _solve_bounded
-    from .._solve import default_optimizer, default_tol
-    from ._profile import _root
-
-    names = list(result.names)
-    if name not in names:
-        raise ValueError(f"unknown parameter {name!r}; the fit's parameters are {names}")
-    i = names.index(name)
-    at_bound = np.asarray(result.at_bound)
-    if at_bound[i]:
-        raise ValueError(f"{name} is at its bound: a profile interval around it is one-sided")
-    obj, args, u_hat = _model_parts(result)
-    est, jac = (np.asarray(a, np.float64) for a in _natural(obj, u_hat, args))
-    row = np.abs(jac[i])
-    if row[i] == 0 or np.count_nonzero(row > 1e-12 * row.max()) != 1:
-        raise ValueError(
-            f"{name} depends on several free coordinates (a correlation matrix's entry): use "
-            "its Wald interval (parameter_table) or delta()"
-        )
-    info = np.asarray(_info_u(obj, "observed", u_hat, args), np.float64)
-    var = _cov_u(info, ~at_bound)[i, i]
-    step = float(np.sqrt(var)) if np.isfinite(var) and var > 0 else 0.1
-    z = z_value(level)
-    target = float(_nll(obj, u_hat, args)) + 0.5 * z * z
-    dtype = np.asarray(args.u0).dtype
-    tol = np.asarray(default_tol(dtype) if tol is None else tol, dtype)
-    args = args._replace(gate=tol)
-    common = dict(
-        objective=obj,
-        optimizer=default_optimizer() if optimizer is None else optimizer,
-        max_steps=int(max_steps),
-    )
-    u_hat = np.asarray(u_hat, np.float64)
-    held = at_bound.copy()
-    held[i] = True
-    unconverged = []
-
-    def h(t: float) -> float:
-        u = u_hat.copy()
-        u[i] = t
-        state, nll, _ = _solve_bounded(obj, _hold(obj, args, u, held), tol, common)
-        if int(np.asarray(state.status)) != Status.CONVERGED:
-            unconverged.append(t)
-        return float(nll) - target
-
-    def value(t: float) -> float:
-        u = u_hat.copy()
-        u[i] = t
-        return float(np.asarray(obj.layout.natural(jnp.asarray(u), args.fixed))[i])
-
-    ends = []
-    h_hat = h(u_hat[i])
-    for sign in (-1.0, 1.0):
-        inside, h_in, end = u_hat[i], h_hat, None
-        for k in range(40):
-            t = u_hat[i] + sign * step * 2.0**k * 0.5
-            ht = h(t)
-            if ht > 0:
-                end = value(_root(h, inside, t, h_in, ht, 1e-9 * step))
-                break
-            inside, h_in = t, ht
-        ends.append(value(inside) if end is None else end)
-    if unconverged:
-        warn_unconverged(result.replace(converged=np.asarray(False)), "a profile interval")
-    return min(ends), max(ends)
