@@ -80,6 +80,17 @@ def _check_model_data(stats, columns, name: str = "x") -> None:
             raise ValueError(f"{name} column {label(int(j))} is never observed (all NaN); drop it")
 
 
+def _model_options(data, init, tol, optimizer, max_steps, precondition) -> dict:
+    """The options of a Model fit, defaults filled in (shared by fit and fit_many)."""
+    return dict(
+        init=init,
+        tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
+        optimizer=default_optimizer() if optimizer is None else optimizer,
+        max_steps=int(max_steps),
+        precondition=precondition,
+    )
+
+
 def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
     """Warn (``ConvergenceWarning``) when a fit, or members of a batch, did not converge."""
     status = np.asarray(res.status)
@@ -215,18 +226,9 @@ def fit(
         if progress:
             raise ValueError("progress= is not available for a Model fit yet")
         _check_model_data(data.stats, data.columns)
+        common = _model_options(data, init, tol, optimizer, max_steps, precondition)
         return _warn_unconverged(
-            fit_model(
-                data,
-                model,
-                init=init,
-                tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
-                optimizer=default_optimizer() if optimizer is None else optimizer,
-                max_steps=int(max_steps),
-                trace=bool(trace),
-                starts=int(starts),
-                precondition=precondition,
-            )
+            fit_model(data, model, trace=bool(trace), starts=int(starts), **common)
         )
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
@@ -331,16 +333,9 @@ def fit_many(
     if isinstance(model, Model):
         for k in range(batch):
             _check_model_data(type(stats)(*(a[k] for a in stats)), None, f"xs[{k}]")
-        res = fit_model_many(
-            data,
-            model,
-            init=init,
-            tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
-            optimizer=default_optimizer() if optimizer is None else optimizer,
-            max_steps=int(max_steps),
-            batch_size=None if batch_size is None else int(batch_size),
-            precondition=precondition,
-        )
+        common = _model_options(data, init, tol, optimizer, max_steps, precondition)
+        size = None if batch_size is None else int(batch_size)
+        res = fit_model_many(data, model, batch_size=size, **common)
         return _warn_unconverged(res, batched=True)
     if isinstance(stats, PatternStats):
         errors = pattern_errors(stats, model)
