@@ -65,6 +65,19 @@ def test_airquality_missing_by_column():
     }
 
 
+def test_political_democracy():
+    x, cols = mj.load_dataset("political_democracy")
+    assert x.shape == (75, 11) and x.dtype == np.float64 and not np.isnan(x).any()
+    assert cols == [f"y{i}" for i in range(1, 9)] + ["x1", "x2", "x3"]
+    # the file's text, read with the csv module (lavaan::PoliticalDemocracy, first and last row)
+    with open(DATA / "political_democracy.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == cols and len(rows) == 76
+    np.testing.assert_array_equal(x, np.array(rows[1:], dtype=float))
+    np.testing.assert_array_equal(x[0, 8:], [4.442651, 3.637586, 2.557615])
+    assert x[0, :3].tolist() == [2.5, 0.0, 3.333333]
+
+
 # ----------------------------------------------------------------- read_csv
 
 

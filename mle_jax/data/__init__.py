@@ -5,7 +5,8 @@ The files live beside this module (provenance in ``README.md`` here) and are rea
 
 * :func:`load_dataset`: ``"iris"``, ``"faithful"`` (complete) and ``"apple"``, ``"missvals"``,
   ``"mdata"``, ``"airquality"`` (with missing values, NaN), and for structured models
-  ``"holzinger_swineford"`` (factor analysis) and ``"sleepstudy_wide"`` (mixed model).
+  ``"holzinger_swineford"`` (factor analysis), ``"sleepstudy_wide"`` (mixed model) and
+  ``"political_democracy"`` (structural equation model).
 * :func:`read_csv`: the numeric columns of a CSV file; missing markers
   (:data:`MISSING_MARKERS`: empty, ``NA``, ``NaN``, ``nan``) become NaN, all-text columns are
   labels and left out, any other non-number cell is an error naming its row and column.
@@ -34,6 +35,7 @@ DATASETS = {
     "airquality": ("airquality.csv", None),
     "holzinger_swineford": ("holzinger_swineford.csv", "school"),
     "sleepstudy_wide": ("sleepstudy_wide.csv", None),
+    "political_democracy": ("political_democracy.csv", None),
 }
 
 
@@ -81,6 +83,10 @@ def load_dataset(name: str, *, subset: str | None = None) -> Dataset:
       under sleep deprivation, R package lme4 ``sleepstudy`` in wide form, one row per subject.
       ``Subject`` holds the subjects' numeric ids (308 .. 372), so it is a numeric column, not
       a label: drop it (``data[:, 1:]``) before fitting.
+    * ``"political_democracy"``: 75 x 11 (``y1`` .. ``y8``, ``x1`` .. ``x3``), indicators of
+      political democracy in 1960 (``y1`` .. ``y4``) and 1965 (``y5`` .. ``y8``) and of
+      industrialisation in 1960 (``x1`` .. ``x3``) for 75 developing countries, Bollen (1989),
+      R package lavaan ``PoliticalDemocracy`` (references: ``tests/data/sem_references.json``).
 
     Args:
         name: one of the names above.
