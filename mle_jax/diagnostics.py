@@ -1,5 +1,6 @@
 """Numbers behind the figures: normal densities, chi-square quantiles, Mahalanobis distances
-and an honest (simultaneous) band for the Q-Q plot. numpy only, no matplotlib, no scipy.
+(of complete rows and of the observed part of incomplete ones) and an honest (simultaneous)
+band for the Q-Q plot. numpy only, no matplotlib, no scipy.
 
 The special functions (regularised incomplete gamma and beta) come from ``jax.scipy.special``
 and are evaluated on the CPU in float64 inside a local ``jax.enable_x64`` context: results
@@ -24,13 +25,17 @@ import numpy as np
 
 __all__ = [
     "QQBand",
+    "QQData",
+    "RowDistances",
     "beta_ppf",
     "chi2_ppf",
     "mahalanobis_sq",
     "normal_logpdf",
     "normal_pdf",
     "qq_band",
+    "qq_data",
     "qq_points",
+    "row_distances",
     "score_mean",
 ]
 
@@ -55,6 +60,12 @@ def _special():
     stack.enter_context(jax.enable_x64(True))
     stack.enter_context(jax.default_device(jax.devices("cpu")[0]))
     return _padded("gammainc"), _padded("betainc"), stack
+
+
+def _gammaincc():
+    """The regularised upper incomplete gamma function (float64, CPU), for upper tails that
+    ``1 - gammainc`` would round to 0; call inside the context of :func:`_special`."""
+    return _padded("gammaincc")
 
 
 @functools.cache
@@ -245,13 +256,210 @@ def qq_points(x, mean, cov):
     squared Mahalanobis distances of the rows of ``x`` to ``(mean, cov)``.
 
     If the rows are Gaussian with that mean and covariance the pairs lie near the diagonal.
+    Rows with NaN enter by their observed part (:func:`row_distances`, the ``equivalent``
+    distance); rows with nothing observed are left out, as in :func:`qq_data`.
+    """
+    q = qq_data(x, mean, cov, band=False)
+    return q.theoretical, q.distance
+
+
+# ------------------------------------------------------------------------- incomplete rows
+
+
+class RowDistances(NamedTuple):
+    """Each row's squared Mahalanobis distance over its observed columns, and its probability.
+
+    Attributes:
+        dist: ``(n,)`` ``(x_O - m_O)^T C_OO^{-1} (x_O - m_O)`` over the row's observed
+            columns ``O`` (NaN for a row with none).
+        df: ``(n,)`` ints: the number ``k`` of observed columns (0: nothing observed).
+        prob: ``(n,)`` ``P(chi2_k <= dist)``: uniform on ``(0, 1)`` when the row's observed
+            part is drawn from the ``N(m_O, C_OO)`` marginal (NaN where ``k = 0``).
+        pvalue: ``(n,)`` ``P(chi2_k > dist) = 1 - prob``, from the upper incomplete gamma
+            function, so that it keeps its precision for outliers (``1e-30`` is not 0).
+        equivalent: ``(n,)`` the chi-square(``d``) quantile of ``prob``: the distance of a
+            complete row with the same probability. It is ``dist`` itself (the same float)
+            for complete rows; where ``pvalue`` underflows to 0 (``dist`` beyond ~1400) it
+            is ``dist``, a lower bound.
+    """
+
+    dist: np.ndarray
+    df: np.ndarray
+    prob: np.ndarray
+    pvalue: np.ndarray
+    equivalent: np.ndarray
+
+
+def row_distances(x, mean, cov) -> RowDistances:
+    """Squared Mahalanobis distances of the observed part of each row, referred to chi-square.
+
+    A row with observed columns ``O`` (``k = |O|`` of them; NaN marks the others) is a draw
+    of ``x_O ~ N(m_O, C_OO)`` under the fitted Gaussian (the marginal of a Gaussian is the
+    sub-vector and sub-matrix), so its distance
+
+    .. math::
+        D_i = (x_{O} - m_{O})^\\top C_{OO}^{-1} (x_{O} - m_{O}) \\sim \\chi^2_{k_i}
+
+    with *its own* degrees of freedom, and ``u_i = F_{chi2(k_i)}(D_i)`` is uniform on
+    ``(0, 1)`` whatever ``k_i``: probabilities, unlike distances, can be pooled over rows
+    with different numbers of observed columns. (Treating an incomplete row as if it had
+    ``d`` columns, or dropping its NaN terms and comparing with chi-square(``d``), puts it
+    low and shifts every quantile.) ``equivalent`` maps ``u_i`` back to the chi-square(``d``)
+    scale so that one Q-Q plot shows every row and keeps the tails readable.
+
+    Exact for known parameters and rows missing completely at random. Two approximations
+    otherwise: with a fitted mean and covariance the distances are slightly smaller than
+    chi-square (for complete data exactly ``(n - 1) Beta(d/2, (n - d - 1)/2)``, which
+    :func:`qq_band` uses); and under missing at random the rows of a pattern are selected
+    on their observed values, so their observed part is not quite the marginal (the
+    pooled probabilities stay close to uniform: Kolmogorov distance 0.001 to 0.005 with
+    about 60% of the rows incomplete, missingness a logistic function of an observed
+    column with slope 1 to 4, in a simulation with known parameters, ``d = 3``).
+
+    Args:
+        x: ``(n, d)`` data (or ``(n,)``), NaN where missing.
+        mean: ``(d,)`` mean (a scalar in 1-D).
+        cov: ``(d, d)`` symmetric positive-definite covariance (the variance in 1-D).
+
+    Returns:
+        :class:`RowDistances`, float64.
+
+    Examples:
+        >>> import numpy as np
+        >>> r = row_distances([[1.0, np.nan], [1.0, 1.0]], [0.0, 0.0], np.eye(2))
+        >>> r.dist.tolist(), r.df.tolist()
+        ([1.0, 2.0], [1, 2])
+        >>> round(float(r.equivalent[0]), 6) == round(float(chi2_ppf(r.prob[0], 2)), 6)
+        True
+    """
+    x = _np(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    n, d = x.shape
+    mean = np.atleast_1d(_np(mean)).reshape(d)
+    cov = np.atleast_2d(_np(cov)).reshape(d, d)
+    observed = ~np.isnan(x)
+    df = observed.sum(axis=1)
+    dist = np.full(n, np.nan)
+    patterns, which = np.unique(observed, axis=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        cols = np.flatnonzero(pattern)
+        if cols.size == 0:
+            continue
+        rows = np.flatnonzero(which.ravel() == p)
+        if cols.size == d:  # the complete rows: the same arithmetic as mahalanobis_sq(x)
+            dist[rows] = mahalanobis_sq(x[rows], mean, cov)
+        else:
+            dist[rows] = mahalanobis_sq(x[np.ix_(rows, cols)], mean[cols], cov[np.ix_(cols, cols)])
+    some = df > 0
+    prob, pvalue = np.full(n, np.nan), np.full(n, np.nan)
+    equivalent = dist.copy()
+    gammainc, _, ctx = _special()
+    with ctx:
+        if some.any():
+            a, half = 0.5 * df[some], 0.5 * dist[some]
+            prob[some] = gammainc(a, half)
+            pvalue[some] = _gammaincc()(a, half)
+        part = some & (df < d)
+        lower = part & (prob <= 0.5)
+        upper = part & (prob > 0.5) & (pvalue > 0)
+        if lower.any():
+            equivalent[lower] = chi2_ppf(prob[lower], d)
+        if upper.any():
+            equivalent[upper] = _chi2_isf(pvalue[upper], d)
+    return RowDistances(dist, df.astype(np.int64), prob, pvalue, equivalent)
+
+
+def _chi2_isf(s, df):
+    """``q`` with ``P(chi2_df > q) = s`` by bisection on the upper incomplete gamma function
+    (inside the context of :func:`_special`); accurate where ``s`` is tiny."""
+    sf_fn, a = _gammaincc(), 0.5 * float(df)
+    sf = lambda q: np.asarray(sf_fn(a, 0.5 * q))  # noqa: E731
+    hi = np.full_like(s, max(10.0, 2.0 * float(df)))
+    for _ in range(80):  # grow the bracket until P(chi2 > hi) <= s
+        small = sf(hi) > s
+        if not small.any():
+            break
+        hi = np.where(small, 2.0 * hi, hi)
+    return _bisect(lambda q: -sf(q), -s, np.zeros_like(s), hi)
+
+
+class QQData(NamedTuple):
+    """The numbers :func:`mle_jax.plotting.qq_plot` draws.
+
+    Attributes:
+        theoretical: ``(m,)`` chi-square(``d``) quantiles at ``(i - 1/2)/m``.
+        distance: ``(m,)`` the sorted squared distances: ``RowDistances.equivalent``, which
+            for a complete row is its squared Mahalanobis distance.
+        rows: ``(m,)`` the row of ``x`` behind each sorted point.
+        band: the :class:`QQBand` for ``m`` rows in ``d`` dimensions, or ``None``.
+        outside: ``(m,)`` bools: the point lies outside the band (all False without one).
+        d: the dimension.
+        n_incomplete: rows drawn with some (not all) columns observed.
+        n_empty: rows left out because nothing in them is observed.
+    """
+
+    theoretical: np.ndarray
+    distance: np.ndarray
+    rows: np.ndarray
+    band: QQBand | None
+    outside: np.ndarray
+    d: int
+    n_incomplete: int
+    n_empty: int
+
+
+def qq_data(
+    x, mean, cov, *, band: bool | str = True, level: float = 0.95, estimated: bool = True
+) -> QQData:
+    """Points and band of the Q-Q plot of squared Mahalanobis distances, NaN rows included.
+
+    Each row is referred to chi-square with its own number of observed columns and placed
+    on the common chi-square(``d``) scale by its probability (:func:`row_distances`): a
+    Q-Q plot of the per-row probabilities against the uniform law, drawn with both axes
+    mapped by the chi-square(``d``) quantile function so that the tails stay readable.
+    Monotone maps of both axes change neither which points are outside the band nor the
+    verdict. For complete data nothing is mapped: the points are the sorted distances and
+    the band is :func:`qq_band` of ``n`` rows, exactly as before.
+
+    With incomplete rows the band is :func:`qq_band` for the ``m`` rows drawn, which assumes
+    the complete-data law of distances to a fitted Gaussian; for a FIML fit it is an
+    approximation of the same order as the difference between that law and chi-square
+    (``O(d/n)``), and the approximations of :func:`row_distances` apply. Measured: with
+    ``d = 4``, a third of the rows incomplete (missing at random) and FIML fits, the 95%
+    simultaneous band held every point of 97% of 300 simulated data sets at ``n = 150``
+    and of 93% of 400 at ``n = 60``.
+
+    Args:
+        x: ``(n, d)`` or ``(n,)`` data, NaN where missing.
+        mean, cov: the fitted Gaussian (for example a ``FitResult``'s ``.mean``, ``.cov``).
+        band: ``True`` for the simultaneous band, ``"pointwise"`` for the per-point one,
+            ``False`` for none.
+        level: the band's probability.
+        estimated: the band for distances to a mean and covariance fitted to these rows
+            (default) or to the true ones (:func:`qq_band`).
+
+    Returns:
+        :class:`QQData`.
+
+    Raises:
+        ValueError: fewer than ``d + 2`` rows with an observed entry (with a band).
     """
     x = _np(x)
     d = 1 if x.ndim == 1 else x.shape[1]
-    n = x.shape[0]
-    dist = np.sort(mahalanobis_sq(x, mean, cov))
-    theo = chi2_ppf((np.arange(1, n + 1) - 0.5) / n, d)
-    return theo, dist
+    r = row_distances(x, mean, cov)
+    keep = np.flatnonzero(r.df > 0)
+    order = keep[np.argsort(r.equivalent[keep], kind="stable")]
+    m = order.size
+    theo = chi2_ppf((np.arange(1, m + 1) - 0.5) / m, d)
+    dist = r.equivalent[order]
+    qb = None
+    outside = np.zeros(m, dtype=bool)
+    if band:
+        qb = qq_band(m, d, level=level, simultaneous=band != "pointwise", estimated=estimated)
+        outside = (dist < qb.lower) | (dist > qb.upper)
+    n_incomplete = int(np.sum((r.df > 0) & (r.df < d)))
+    return QQData(theo, dist, order, qb, outside, d, n_incomplete, int(np.sum(r.df == 0)))
 
 
 def qq_band(

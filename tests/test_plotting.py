@@ -208,12 +208,105 @@ def test_qq_plot_points():
     np.testing.assert_allclose(theo, stats.chi2.ppf((np.arange(80) + 0.5) / 80, 2), rtol=1e-9)
 
 
+# ----------------------------------------------------------------- incomplete rows
+
+
+@pytest.fixture(scope="module")
+def airquality():
+    x, cols = mj.load_dataset("airquality")
+    return x, cols, mj.fit(x, missing="fiml")
+
+
+def _mar_rows(seed, n, heavy=False):
+    """d = 4 (the airquality fit's compiled loop serves these fits); column 0 missing when
+    column 3 is high, column 1 when it is low; heavy: multivariate t with 3 df."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 4))
+    if heavy:
+        z /= np.sqrt(rng.chisquare(3, (n, 1)) / 3)
+    x = z @ (np.tril(np.full((4, 4), 0.6)) + np.eye(4)).T + np.arange(4.0)
+    p = 1 / (1 + np.exp(-(x[:, 3] - 3)))
+    x[rng.random(n) < 0.6 * p, 0] = np.nan
+    x[rng.random(n) < 0.3 * (1 - p), 1] = np.nan
+    return x
+
+
+def test_qq_plot_fiml_airquality(airquality):
+    """Rows with NaN are referred to chi-square with their own number of observed columns:
+    1 of 153 points outside the band after a FIML fit (was 62: NaN rows counted as outside)."""
+    from mle_jax import diagnostics as dg
+
+    x, _, res = airquality
+    ax = plotting.qq_plot(x, res)
+    q = dg.qq_data(x, res.mean, res.cov)
+    theo, dist = line(ax, "data").get_data()
+    assert np.array_equal(theo, q.theoretical) and np.array_equal(dist, q.distance)
+    assert q.distance.size == 153 and q.n_incomplete == 42 and np.all(np.isfinite(dist))
+    assert int(q.outside.sum()) <= 2
+    (text,) = [t.get_text() for t in ax.texts]
+    assert text.startswith(f"{int(q.outside.sum())} of 153 points outside the band\n42 rows")
+    assert "42 incomplete" in ax.get_title()
+    assert_labelled(ax)
+    # the complete rows' points are their plain squared distances, as without NaN
+    complete = ~np.isnan(x).any(axis=1)
+    drawn = dist[complete[q.rows]]
+    expect = np.sort(plotting.mahalanobis_sq(x[complete], res.mean, res.cov))
+    np.testing.assert_array_equal(drawn, expect)
+
+
+@pytest.mark.parametrize("heavy", [False, True], ids=["gaussian", "t3"])
+def test_qq_fiml_simulated_mar(airquality, heavy):
+    """MAR data, FIML fit: Gaussian rows give uniform per-row probabilities and stay inside
+    the band; heavy-tailed rows (the Gaussian model is wrong) are rejected by both."""
+    from scipy import stats
+
+    from mle_jax import diagnostics as dg
+
+    x = _mar_rows(11, 300, heavy)
+    res = mj.fit(x, missing="fiml")
+    r = dg.row_distances(x, res.mean, res.cov)
+    assert np.mean(r.df < 4) > 0.25
+    ks = stats.kstest(r.prob, "uniform").pvalue
+    outside = int(dg.qq_data(x, res.mean, res.cov).outside.sum())
+    if heavy:
+        assert ks < 1e-6 and outside > 30
+    else:
+        assert ks > 0.05 and outside == 0
+
+
+def test_pairwise_and_ellipse_with_missing(airquality):
+    """Fitted marginals are drawn for columns with NaN, over their observed values; the
+    ellipse plot draws the rows that observe both columns and says how many."""
+    from types import SimpleNamespace
+
+    x, cols, res = airquality
+    fig = plotting.pairwise_ellipses(x, {"FIML": res}, columns=cols)
+    axes = np.array(fig.axes).reshape(4, 4)
+    assert "n = 153, 42 incomplete" in fig.get_suptitle()
+    for k in range(4):
+        grid, pdf = line(axes[k, k], "FIML").get_data()
+        seen = x[~np.isnan(x[:, k]), k]
+        assert grid[0] == seen.min() and grid[-1] == seen.max()
+        sd = np.sqrt(np.asarray(res.cov)[k, k])
+        np.testing.assert_allclose(pdf, plotting._multivariate._normal_pdf(grid, res.mean[k], sd))
+        assert np.all(np.isfinite(pdf)) and pdf.max() > 0
+    two = SimpleNamespace(mean=np.asarray(res.mean)[:2], cov=np.asarray(res.cov)[:2, :2])
+    ax = plotting.plot_fit(x[:, :2], {"FIML": two}, columns=cols[:2]).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "data (111 of 153 rows)" in labels and "FIML: 95% region" in labels
+    with pytest.raises(ValueError, match="missing='fiml'"):
+        plotting.qq_plot(x)
+    fig = plotting.plot_fit(x[:, 0], {"FIML": SimpleNamespace(mean=res.mean[0], cov=res.cov[0, 0])})
+    assert any("116 of 153" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
 def test_plot_fit_dispatches_on_dimension(x1):
     fig = plotting.plot_fit(x1, mj.fit(x1))
     assert fig.axes[0].get_ylabel() == "density"
     assert_real_png(fig)
     x2 = np.random.default_rng(3).normal(size=(50, 2))
-    assert plotting.plot_fit(x2, mj.fit(x2)).axes[0].get_title().startswith("Data and fitted")
+    title = plotting.plot_fit(x2, mj.fit(x2)).axes[0].get_title()
+    assert title == "Data and probability regions of the fitted Gaussian"
     x3 = np.random.default_rng(3).normal(size=(50, 3))
     assert len(plotting.plot_fit(x3, mj.fit(x3)).axes) == 9
 

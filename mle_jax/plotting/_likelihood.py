@@ -216,8 +216,10 @@ def score_plot(x, std=None, *, log=True, tangents=True, means=None, figsize=(6.8
 def density_plot(x, fit=None, *, ax=None, bins="auto", column=None):
     """Histogram of 1-D data with the fitted normal density (default: the closed form).
 
+    NaN entries (missing values) are left out of the histogram and of the density's range.
+
     Args:
-        x: ``(n,)`` data.
+        x: ``(n,)`` data, NaN where missing.
         fit: an object with scalar ``.mean`` and ``.cov`` (the variance), or a dict of them.
         ax: optional Axes.
         bins: passed to ``ax.hist``.
@@ -228,10 +230,22 @@ def density_plot(x, fit=None, *, ax=None, bins="auto", column=None):
     """
     from .._oracles import closed_form
 
-    ax = _new_ax(ax)
     x = _np(x).ravel()
-    fits = _as_fits(fit) or {"closed form": closed_form(x)}
-    ax.hist(x, bins=bins, density=True, color="0.8", edgecolor="0.5", label=f"data (n = {x.size})")
+    seen = x[~np.isnan(x)]
+    if seen.size == 0:
+        raise ValueError("density_plot: x has no observed (non-NaN) value")
+    fits = _as_fits(fit)
+    if not fits:
+        if seen.size < x.size:
+            raise ValueError(
+                "density_plot: x has missing values (NaN) and no fit was given; pass one, "
+                "e.g. mj.fit(x, missing='fiml')"
+            )
+        fits = {"closed form": closed_form(x)}
+    ax = _new_ax(ax)
+    label = f"data (n = {x.size})" if seen.size == x.size else f"data ({seen.size} of {x.size})"
+    x = seen
+    ax.hist(x, bins=bins, density=True, color="0.8", edgecolor="0.5", label=label)
     span = x.max() - x.min()
     grid = np.linspace(x.min() - 0.15 * span, x.max() + 0.15 * span, 400)
     for (name, f), color, _ in _styled(fits.items()):
