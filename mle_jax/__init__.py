@@ -34,6 +34,7 @@ from ._models import Structured as Structured
 from ._nll import nll as nll
 from ._oracles import closed_form as closed_form
 from ._result import FitResult as FitResult
+from ._sem import SEM as SEM
 from ._solve import default_optimizer as default_optimizer
 from ._types import ConvergenceWarning as ConvergenceWarning
 from ._types import Estimate as Estimate
@@ -53,6 +54,7 @@ __all__ = [
     "rotate",
     "BoundaryWarning",
     "Model",
+    "SEM",
     "Structured",
     "ConvergenceWarning",
     "Estimate",

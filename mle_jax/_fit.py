@@ -220,6 +220,8 @@ def fit(
         raise ValueError(f"starts must be a positive integer, got {starts!r}")
     if starts > 1 and not isinstance(model, Model):
         raise ValueError("starts= is for a Model (a Gaussian's NLL has one minimum)")
+    if isinstance(model, Model):
+        x, columns, missing, model = model.prepare_data(x, columns, missing)
     data = collect(x, weights, raw=form == "raw", columns=columns, missing=missing)
     _check_collected(data, columns)
     if isinstance(model, Model):

@@ -11,15 +11,34 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import constraints as C
+from ._patterns import PatternStats
 
-__all__ = ["Layout", "Model", "Structured"]
+__all__ = ["Layout", "Model", "Report", "Structured"]
+
+
+class Report(NamedTuple):
+    """Rows a model reports in :func:`~mle_jax.inference.parameter_table` instead of one
+    per free scalar (lavaan's parameter table: fixed rows too, rows tied by equality).
+
+    Attributes:
+        names: ``(r,)`` a name per row.
+        columns: static columns shown beside the estimates (``{"lhs": (r,), ...}``).
+        values: ``params -> (r,)`` the rows' values (pure JAX: standard errors by the
+            delta method).
+        derived: ``{"std_all": params -> (r,), ...}`` further columns of values.
+    """
+
+    names: tuple
+    columns: dict
+    values: Callable
+    derived: dict
 
 
 class Model:
@@ -84,6 +103,27 @@ class Model:
     def describe(self) -> str:
         """The model in words, as :func:`mle_jax.summary` prints it."""
         return type(self).__name__
+
+    def prepare_data(self, x, columns, missing: str):
+        """The model's view of the user's data, before statistics are taken: returns ``(x,
+        columns, missing, model)`` (default unchanged). A model that reads its variables by
+        name (:class:`~mle_jax.SEM`) selects and orders them here, and may return a copy of
+        itself bound to what it found (its groups)."""
+        return x, columns, missing, self
+
+    def blocks(self) -> tuple | None:
+        """Column blocks never observed together (the groups of a multigroup model, side
+        by side): the saturated model is fitted per block. Default ``None``: one block."""
+        return None
+
+    def is_incomplete(self, stats) -> bool:
+        """Whether the data are incomplete for this model (lavaan's defaults switch on it:
+        observed information for incomplete data). Default: pattern statistics."""
+        return isinstance(stats, PatternStats)
+
+    def report(self) -> Report | None:
+        """The rows of the parameter table, or ``None`` (default): one per free scalar."""
+        return None
 
 
 def _identity(f):

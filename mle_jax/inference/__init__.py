@@ -6,14 +6,19 @@
 * :func:`parameter_table`, :func:`information`, :func:`delta`, :func:`lr_test`: inference by
   name for every model (observed or expected information), derived quantities, and
   likelihood-ratio tests (against the saturated fit by default).
+* :func:`bootstrap`: nonparametric bootstrap of a model fit as one batched refit.
+* :func:`fit_measures`: lavaan's fit measures (chi-square, CFI, TLI, RMSEA, SRMR, ...).
 * :func:`loglik`, :func:`aic`, :func:`bic`, :func:`num_params`, :func:`summary`: model choice
   and a statsmodels-like table.
 """
 
+from ._bootstrap import Bootstrap as Bootstrap
+from ._bootstrap import bootstrap as bootstrap
 from ._errors import Intervals as Intervals
 from ._errors import StandardErrors as StandardErrors
 from ._errors import standard_errors as standard_errors
 from ._errors import wald_intervals as wald_intervals
+from ._measures import fit_measures as fit_measures
 from ._profile import profile_interval as profile_interval
 from ._profile import profile_nll as profile_nll
 from ._summary import Summary as Summary
@@ -34,10 +39,13 @@ from ._table import saturated as saturated
 
 __all__ = [
     "INFORMATION",
+    "Bootstrap",
+    "bootstrap",
     "Delta",
     "LRTest",
     "ParameterTable",
     "delta",
+    "fit_measures",
     "information",
     "lr_test",
     "parameter_table",

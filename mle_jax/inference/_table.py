@@ -56,6 +56,7 @@ class ParameterTable(NamedTuple):
     ci_lower: np.ndarray
     ci_upper: np.ndarray
     information: str
+    extra: dict | None = None  # a model's own columns (lavaan's lhs, op, rhs, std_all, ...)
 
     def __str__(self) -> str:
         head = f"{'':<28}{'estimate':>12}{'se':>11}{'z':>9}{'p':>9}{'ci_lower':>12}{'ci_upper':>12}"
@@ -70,7 +71,11 @@ class ParameterTable(NamedTuple):
 
 
 def _default_information(result) -> str:
-    return "observed" if isinstance(result.stats, PatternStats) else "expected"
+    if result.layout is not None:
+        incomplete = result.model.is_incomplete(result.stats)
+    else:
+        incomplete = isinstance(result.stats, PatternStats)
+    return "observed" if incomplete else "expected"
 
 
 def _check(result, information):
@@ -220,7 +225,7 @@ def _normal_sf2(z: np.ndarray) -> np.ndarray:
     return np.array([math.erfc(abs(v) / math.sqrt(2.0)) if np.isfinite(v) else np.nan for v in z])
 
 
-def parameter_table(result, information: str | None = None, *, level: float = 0.95):
+def parameter_table(result, information: str | None = None, *, level: float = 0.95, bootstrap=None):
     """Estimates, standard errors, z, p-values and Wald intervals of every free parameter,
     by name.
 
@@ -230,6 +235,9 @@ def parameter_table(result, information: str | None = None, *, level: float = 0.
             ``"expected"`` (the Fisher information); default lavaan's: expected for complete
             data, observed for incomplete data (FIML).
         level: the coverage of the Wald intervals ``estimate +- z se``.
+        bootstrap: a :class:`~mle_jax.inference.Bootstrap` of this fit: its standard
+            errors and percentile intervals replace the information's
+            (``attrs["information"]`` is then ``"bootstrap"``).
 
     Returns:
         A pandas DataFrame (when pandas is installed; ``attrs["information"]`` says which)
@@ -243,28 +251,65 @@ def parameter_table(result, information: str | None = None, *, level: float = 0.
         >>> list(tab["name"])
         ['rho', 'var', 'mean[0]', 'mean[1]']
     """
-    table = table_rows(result, information, level=level)
+    table = table_rows(result, information, level=level, bootstrap=bootstrap)
     try:
         import pandas as pd
     except ImportError:
         return table
-    frame = pd.DataFrame({f: getattr(table, f) for f in ParameterTable._fields[:-1]})
+    extra = table.extra or {}
+    static = {k: v for k, v in extra.items() if not isinstance(v, np.ndarray)}
+    derived = {k: v for k, v in extra.items() if isinstance(v, np.ndarray)}
+    cells = {f: getattr(table, f) for f in ParameterTable._fields[1:-2]}
+    frame = pd.DataFrame({"name": table.name, **static, **cells, **derived})
     frame.attrs["information"] = table.information
     return frame
 
 
-def table_rows(result, information: str | None = None, *, level: float = 0.95) -> ParameterTable:
+def table_rows(
+    result, information: str | None = None, *, level: float = 0.95, bootstrap=None
+) -> ParameterTable:
     """:func:`parameter_table` as a :class:`ParameterTable` (whether or not pandas is there)."""
     kind = _check(result, information)
     warn_unconverged(result, "a parameter table")
-    names, est, cov = _vcov(result, kind)
+    report = None if result.layout is None else result.model.report()
+    if report is None:
+        names, est, cov = _vcov(result, kind)
+        extra = None
+    else:
+        names, est, cov, extra = _report_vcov(result, kind, report)
     var = np.diagonal(cov)
     se = np.where(np.isfinite(var) & (var >= 0), np.sqrt(np.abs(var)), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = est / se
+        z = np.where(se > 0, est / se, np.nan)  # a fixed row (se 0) has no z
     q = z_value(level)
     lower, upper = est - q * se, est + q * se
-    return ParameterTable(tuple(names), est, se, z, _normal_sf2(z), lower, upper, kind)
+    if bootstrap is not None:
+        if tuple(bootstrap.names) != tuple(names):
+            raise ValueError("bootstrap= is not a bootstrap of this fit (its rows differ)")
+        se, lower, upper, kind = bootstrap.se, bootstrap.ci_lower, bootstrap.ci_upper, "bootstrap"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, est / se, np.nan)
+    return ParameterTable(tuple(names), est, se, z, _normal_sf2(z), lower, upper, kind, extra)
+
+
+def _report_vcov(result, kind: str, report):
+    """A model's own rows (:meth:`~mle_jax.Model.report`): estimates, their covariance by
+    the delta method (NaN for rows that depend on a parameter at a bound) and the columns."""
+    obj, args, u = _model_parts(result)
+    info = np.asarray(_info_u(obj, kind, u, args), np.float64)
+    at = np.asarray(result.at_bound)
+    cov_u = _cov_u(info, ~at)
+    fn = lambda v: report.values(obj.layout.unflatten(v, args.fixed)[0])  # noqa: E731
+    est = np.asarray(fn(u), np.float64)
+    jac = np.asarray(jax.jacfwd(fn)(u), np.float64)
+    cov = jac @ cov_u @ jac.T
+    touched = (np.abs(jac[:, at]) > 0).any(axis=1)
+    cov[touched, :] = np.nan
+    cov[:, touched] = np.nan
+    extra = dict(report.columns)
+    for key, derived in report.derived.items():
+        extra[key] = np.asarray(derived(obj.layout.unflatten(u, args.fixed)[0]), np.float64)
+    return tuple(report.names), est, cov, extra
 
 
 class Delta(NamedTuple):
