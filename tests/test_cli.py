@@ -1,5 +1,7 @@
 """Command line: `mle-jax fit` equals the closed form on the shipped data; bad input gets one
-line on stderr and exit code 2; `mle-jax demo --out` writes its figures; the compilation cache
+line on stderr and exit code 2, its advice in flags; a fit that did not converge exits 3 with
+one warning line; the delimiter is detected; --model/--ridge against their closed forms;
+--json standard errors; `mle-jax demo --out` writes its figures; the compilation cache
 is on by default, off with --no-cache / MLE_JAX_NO_CACHE=1; --missing is passed on to fit.
 
 `main()` is called in-process (fast); one test runs `python -m mle_jax` as a subprocess to
@@ -49,6 +51,13 @@ def test_fit_equals_closed_form(capsys, name):
     assert abs(res["nll"] - expect_nll) < 1e-8 * abs(expect_nll)
     if name == "iris.csv":
         assert "skipping non-numeric column(s): Species" in err
+    # standard errors: the closed forms at the MLE (S the MLE covariance, n rows)
+    s_, n = np.asarray(cf.cov), x.shape[0]
+    se = res["standard_errors"]
+    np.testing.assert_allclose(se["mean"], np.sqrt(np.diag(s_) / n), rtol=1e-6)
+    expect = np.sqrt((np.outer(np.diag(s_), np.diag(s_)) + s_**2) / n)
+    np.testing.assert_allclose(se["cov"], expect, rtol=1e-6)
+    assert res["exit_code"] == 0 and res["status_message"].startswith("converged")
 
 
 def test_fit_table_columns_adam_float32_plot(capsys, tmp_path):
@@ -126,6 +135,8 @@ def test_fit_duplicate_names_and_label_column(capsys, tmp_path):
 def _write_bad_files(d):
     (d / "t.csv").write_text("a,b,c,name\n1,2,2,x\n2,NA,4,y\n3,1,6,z\n4,5,8,w\n")
     (d / "short.csv").write_text("a,b\n1,2\n3,5\n")
+    (d / "semi.csv").write_text("a;b;c\n1;2;3\n2;1;5\n3;4;4\n4;2;1\n5;5;5\n")
+    (d / "trail.csv").write_text("a,b,\n1,2,\n2,NA,\n3,4,\n4,2,\n5,5,\n")
     (d / "x.parquet").write_text("PAR1")
     (d / "empty.csv").write_text("")
     (d / "blank.csv").write_text("\n \n\n")
@@ -160,6 +171,24 @@ BAD = {
     "column twice": (["{d}/t.csv", "--columns", "a,a"], "--columns names 'a' more than once"),
     "columns empty": (["{d}/t.csv", "--columns", " , "], "--columns is empty"),
     "missing values": (["{d}/t.csv"], "use --missing fiml"),
+    "missing: keep complete columns": (["{d}/t.csv"], "keep the complete columns: --columns a,c"),
+    "never observed: --columns": (
+        ["{d}/trail.csv", "--columns", "a,b,column3", "--missing", "fiml"],
+        "'column3') is never observed (all NaN); drop it (--columns a,b)",
+    ),
+    "correlated: flags": (
+        ["{d}/t.csv", "--columns", "a,c"],
+        "drop one of them (--columns a), or pass --ridge 1e-06 to regularise",
+    ),
+    "n <= d: --ridge": (["{d}/short.csv"], "collect more data or pass --ridge 1e-06"),
+    "delimiter forced": (
+        ["{d}/semi.csv", "--delimiter", ","],
+        "fields were split at ',': if the file uses another separator, pass it, e.g. --delim",
+    ),
+    "bad delimiter": (["{d}/t.csv", "--delimiter", "ab"], "--delimiter must be one character"),
+    "delimiter .npy": (["{d}/x.npy", "--delimiter", ";"], "--delimiter applies to text files"),
+    "ridge < 0": (["{d}/t.csv", "--columns", "a", "--ridge", "-1"], "--ridge must be a finite"),
+    "bad model": (["{d}/t.csv", "--model", "tied"], "invalid choice: 'tied'"),
     "missing, drop biased": (["{d}/t.csv", "--missing", "raise"], "--missing drop (complete"),
     "correlated": (["{d}/t.csv", "--columns", "a,c"], "perfectly correlated"),
     "n <= d": (["{d}/short.csv"], "a full covariance needs n > d"),
@@ -372,13 +401,97 @@ def test_cache_folder_failure_only_warns(capsys, tmp_path, monkeypatch):
     assert "continuing without it" in lines[0]
 
 
-def test_help_documents_the_csv_rules(capsys):
+def test_help_documents_the_csv_rules_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "Missing values are empty cells, NA, NaN or nan" in out
-    assert "A column with no number in it (labels such as iris Species) is skipped" in out
+    assert "A column with no number in it (labels such as iris Species, or an empty" in out
+    assert "delimiter detected in the head of the file" in out and "--delimiter CHAR" in out
     assert "--no-cache" in out and "MLE_JAX_NO_CACHE=1" in out and "--missing" in out
+    assert "--ridge R" in out and "{full,diag,spherical}" in out
+    codes = "Exit codes: 0 the fit converged; 1 an internal error"
+    assert codes in out and "3 the fit did not converge" in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert codes in out and "2 bad input or usage" in out
+
+
+def test_delimiter_detected(capsys, tmp_path):
+    """A semicolon file is read as such (and said so); --delimiter gives it explicitly."""
+    _write_bad_files(tmp_path)
+    code, out, err = run(capsys, "fit", str(tmp_path / "semi.csv"), "--columns", "a,b")
+    assert code == 0, err
+    assert err.strip() == "mle-jax: note: fields separated by ';' (detected; --delimiter sets it)"
+    assert "status converged" in out
+    code, out, err = run(
+        capsys, "fit", str(tmp_path / "semi.csv"), "--columns", "a,b", "--delimiter", ";"
+    )
+    assert code == 0 and err.strip() == "mle-jax: note: fields separated by ';' (--delimiter)"
+
+
+def test_not_converged_exits_3_with_one_warning_line(capsys):
+    """The estimates and status are printed; the ConvergenceWarning is one line, without a
+    library path, its advice in flags; no standard errors at a point that is not a minimum."""
+    code, out, err = run(capsys, "fit", str(DATA / "faithful.csv"), "--max-steps", "2", "--json")
+    assert code == 3
+    res = json.loads(out)
+    assert res["status"] == "max_steps" and not res["converged"] and res["exit_code"] == 3
+    assert res["standard_errors"] is None and len(res["mean"]) == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("mle-jax: warning: the fit did not converge: stopped at max_steps")
+    assert line.endswith("raise --max-steps, loosen --tol or try another --optimizer")
+    assert ".py" not in err and "ConvergenceWarning" not in err
+
+
+def test_model_and_ridge(capsys):
+    """--model diag --ridge R: the closed form diag(S/n) + R I is the oracle."""
+    code, out, err = run(
+        capsys, "fit", str(DATA / "faithful.csv"), "--model", "diag", "--ridge", "0.5", "--json"
+    )
+    assert code == 0, err
+    res = json.loads(out)
+    x = mj.load_dataset("faithful").data
+    assert (res["model"], res["ridge"]) == ("diag", 0.5)
+    np.testing.assert_allclose(res["cov"], np.diag(x.var(0) + 0.5), rtol=1e-8, atol=1e-8)
+    assert res["max_abs_diff_cov"] < 1e-7 * x.var(0).max()
+    assert res["standard_errors"]["cov"][0][1] == 0.0  # not estimated under diag
+
+
+def test_trailing_comma_fiml_plot(capsys, tmp_path, monkeypatch):
+    """An export with a trailing comma: the empty column is skipped (a note), --missing fiml
+    fits, the JSON has the FIML standard errors, and --plot draws each column's fitted
+    marginal over its observed values (the pairwise view of 3 columns, one with NaN)."""
+    pytest.importorskip("matplotlib")
+    from mle_jax.plotting import _multivariate
+
+    figs = []
+    real = _multivariate.pairwise_ellipses
+    monkeypatch.setattr(
+        _multivariate, "pairwise_ellipses", lambda *a, **k: figs.append(real(*a, **k)) or figs[-1]
+    )
+    rows = "".join(
+        f"{i},{'NA' if i % 4 == 1 else (i * 7) % 5},{(i * i) % 7}.5,\n" for i in range(12)
+    )
+    p = tmp_path / "export.csv"
+    p.write_text("a,b,c,\n" + rows)
+    png = tmp_path / "f.png"
+    code, out, err = run(capsys, "fit", str(p), "--missing", "fiml", "--json", "--plot", str(png))
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["columns"] == ["a", "b", "c"] and res["n_missing"] == 3
+    assert "skipping non-numeric column(s): column4 (no number in them)" in err
+    data = np.genfromtxt(p, delimiter=",", skip_header=1)[:, :3]
+    fit = mj.fit(data, missing="fiml")
+    se = mj.inference.standard_errors(fit)
+    np.testing.assert_allclose(res["standard_errors"]["mean"], se.mean, rtol=1e-6)
+    (fig,) = figs
+    axes = np.array(fig.axes).reshape(3, 3)
+    grid, pdf = axes[1, 1].get_lines()[0].get_data()
+    seen = data[~np.isnan(data[:, 1]), 1]
+    assert grid[0] == seen.min() and grid[-1] == seen.max() and np.all(np.isfinite(pdf))
+    assert png.stat().st_size > 10_000
 
 
 def test_entry_point_subprocess(tmp_path):

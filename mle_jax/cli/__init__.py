@@ -6,7 +6,14 @@ says how to get them (``pip install 'mle_jax[plot]'``) and still exits 0.
 
 Bad input (missing or unreadable file, unknown or non-numeric column, a stray non-number
 cell, missing values, too few rows, a missing optional package) gets one line on stderr and
-exit code 2, never a traceback. ``mle-jax fit --help`` states how a CSV file is read.
+exit code 2, never a traceback; its advice names the flag to pass (``--columns a,b``,
+``--ridge 1e-06``, ``--missing fiml``). Library warnings are printed as one line each
+(``mle-jax: warning: ...``), without file paths. ``mle-jax fit --help`` states how a CSV
+file is read (the delimiter is detected, or set with ``--delimiter``).
+
+Exit codes: 0 the fit converged (or the demo ran); 1 an internal error; 2 bad input or
+usage; 3 the fit did not converge (its estimates and status are still printed); 130
+interrupted.
 
 The compiled fit loop is cached on disk (:func:`mle_jax.enable_compilation_cache`, in
 ``$MLE_JAX_CACHE_DIR`` or the user's cache folder) so that later runs start faster;
@@ -26,7 +33,14 @@ import sys
 
 from ._common import _BadInput, _Parser
 from ._demo import DEFAULT_OUT, _demo
-from ._fit_command import _FIT_EPILOG, _MISSING_CHOICES, _OPTIMIZERS, _fit_command
+from ._fit_command import (
+    _FIT_EPILOG,
+    _MISSING_CHOICES,
+    _MODELS,
+    _OPTIMIZERS,
+    EXIT_CODES,
+    _fit_command,
+)
 
 _SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
@@ -34,14 +48,20 @@ _SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-    Bad input exits with code 2 and one line on stderr. An unexpected error also prints one
-    line (exit code 1); ``MLE_JAX_TRACEBACK=1`` shows its traceback instead.
+    Bad input exits with code 2 and one line on stderr; a fit that did not converge exits
+    with code 3 after printing its result. An unexpected error also prints one line (exit
+    code 1); ``MLE_JAX_TRACEBACK=1`` shows its traceback instead.
     """
 
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    parser = _Parser(prog="mle-jax", description=(__doc__ or "mle-jax").splitlines()[0])
+    parser = _Parser(
+        prog="mle-jax",
+        description=(__doc__ or "mle-jax").splitlines()[0],
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     common = _Parser(add_help=False)
     common.add_argument(
         "--no-cache",
@@ -77,11 +97,30 @@ def main(argv=None) -> int:
         help="comma-separated column names (.npy: indices); default: every numeric column",
     )
     fit.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="field separator of a text file: one character, or tab; default: detected from "
+        "the head of the file (comma, semicolon, tab or |)",
+    )
+    fit.add_argument(
         "--missing",
         choices=_MISSING_CHOICES,
         default="raise",
         help="missing values: raise an error (default), fiml (use every observed value) or "
         "drop (complete rows only; biased unless missing completely at random)",
+    )
+    fit.add_argument(
+        "--model",
+        choices=_MODELS,
+        default="full",
+        help="covariance: full (default), diag (independent columns) or spherical (one variance)",
+    )
+    fit.add_argument(
+        "--ridge",
+        type=float,
+        metavar="R",
+        help="regularise: add n R/2 tr(inverse covariance) to the NLL (complete data: R is "
+        "added to every variance); lets constant or dependent columns fit",
     )
     fit.add_argument("--optimizer", choices=_OPTIMIZERS, default="lbfgs")
     fit.add_argument("--lr", type=float, help="learning rate: adam (default 0.05), sgd (0.1)")

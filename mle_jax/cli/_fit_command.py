@@ -4,28 +4,48 @@ from __future__ import annotations
 
 import sys
 
+from ._advice import advise
 from ._common import _BadInput, _enable_cache, _quiet, _require
 from ._load import _check_values, _load_table
 
 _OPTIMIZERS = ("lbfgs", "adam", "sgd")
+_MODELS = ("full", "diag", "spherical")
 _DEFAULT_LR = {"adam": 0.05, "sgd": 0.1}
 _DEFAULT_STEPS = {"lbfgs": 1000, "adam": 10000, "sgd": 10000}
 _MISSING_CHOICES = ("raise", "drop", "fiml")
 
+EXIT_CODES = """\
+Exit codes: 0 the fit converged; 1 an internal error (a bug: MLE_JAX_TRACEBACK=1 shows it);
+2 bad input or usage (one line on stderr); 3 the fit did not converge (the estimates are
+printed, with status max_steps or nonfinite, and a warning); 130 interrupted.
+"""
+
 _FIT_EPILOG = """\
-CSV input: the first line is the header (repeated names become a, a.1, ...). Missing values
-are empty cells, NA, NaN or nan. A column with no number in it (labels such as iris Species)
-is skipped, with a note; in any other column a cell that is not a number (n/a, ?, -) is an
-error naming its row and column. --columns chooses columns by name (.npy: by index).
+CSV input: the first line is the header (repeated names become a, a.1, ...). Fields are
+separated by the delimiter detected in the head of the file (comma, semicolon, tab or |;
+a comma when it cannot tell) or given with --delimiter. Missing values are empty cells, NA,
+NaN or nan. A column with no number in it (labels such as iris Species, or an empty column
+from a trailing delimiter) is skipped, with a note; in any other column a cell that is not a
+number (n/a, ?, -) is an error naming its row and column. --columns chooses columns by name
+(.npy: by index).
 
 Missing values: by default (--missing raise) they are an error. --missing fiml fits by
 maximum likelihood over every observed value; --missing drop fits the complete rows only,
 which biases the estimate unless values are missing completely at random.
 
+Model: --model full (default), diag (independent columns) or spherical (one variance);
+--ridge R adds the penalty n R/2 tr(inverse covariance) to the NLL (with complete data: R
+added to every variance), which lets constant, duplicated or dependent columns fit.
+
+Warnings are printed as one line each: "mle-jax: warning: ...". --json adds standard errors
+(from the observed information; null when the fit did not converge) and the fit's status.
+
+{exit_codes}
+
 Compiled code is cached in $MLE_JAX_CACHE_DIR, else $XDG_CACHE_HOME/mle_jax/jax
 (~/.cache/mle_jax/jax), so that later runs start faster; --no-cache or MLE_JAX_NO_CACHE=1
 turns this off.
-"""
+""".replace("{exit_codes}", EXIT_CODES.rstrip())
 
 
 def _check_fit_accepts_missing() -> None:
@@ -60,7 +80,76 @@ def _optimizer(name: str, lr):
     return (optax.adam(lr) if name == "adam" else optax.sgd(lr)), f"{label} (lr {lr:g})"
 
 
+def _model(args):
+    """``(model or None, label)``: a ``Gaussian`` only when --model or --ridge asks for one
+    (the default call stays ``fit(x)``)."""
+    import math
+
+    import mle_jax as mj
+
+    ridge = 0.0 if args.ridge is None else float(args.ridge)
+    if not (math.isfinite(ridge) and ridge >= 0):
+        raise _BadInput(f"--ridge must be a finite number >= 0, got {args.ridge}")
+    if args.model == "full" and ridge == 0:
+        return None, "full"
+    label = args.model + (f", ridge {ridge:g}" if ridge else "")
+    return mj.Gaussian(covariance=args.model, ridge=ridge), label
+
+
+def _closed_form(data, model, ridge: float):
+    """The float64 closed form of the fitted model (complete data): the sample mean and the
+    covariance with divisor n, its diagonal (diag) or mean variance (spherical), plus ridge."""
+    import numpy as np
+
+    import mle_jax as mj
+
+    cf = mj.closed_form(data)
+    mean, cov = np.asarray(cf.mean, np.float64), np.atleast_2d(np.asarray(cf.cov, np.float64))
+    d = cov.shape[0]
+    if model == "diag":
+        cov = np.diag(np.diagonal(cov))
+    elif model == "spherical":
+        cov = np.trace(cov) / d * np.eye(d)
+    return mean, cov + ridge * np.eye(d)
+
+
+def _standard_errors(result, converged: bool):
+    """``{"mean": ..., "cov": ..., "std": ...}`` (lists) or ``None`` for an unconverged fit."""
+    import numpy as np
+
+    import mle_jax as mj
+
+    if not converged:
+        return None
+    se = mj.inference.standard_errors(result)
+    return {
+        "mean": np.atleast_1d(np.asarray(se.mean, np.float64)).tolist(),
+        "cov": np.atleast_2d(np.asarray(se.cov, np.float64)).tolist(),
+        "std": np.atleast_1d(np.asarray(se.std, np.float64)).tolist(),
+    }
+
+
 def _fit_command(args) -> int:
+    """Load, fit, print; library warnings become one line each, their advice in flags."""
+    import warnings
+
+    state = {"names": [], "x": None}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _fit_and_print(args, state)
+        finally:
+            seen = set()
+            for w in list(caught):  # a copy: advise must not extend what is being read
+                if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+                    continue
+                text = advise(str(w.message), state["names"], state["x"])
+                if text not in seen:
+                    seen.add(text)
+                    print(f"mle-jax: warning: {text}", file=sys.stderr)
+
+
+def _fit_and_print(args, state) -> int:
     import json
 
     import numpy as np
@@ -68,9 +157,11 @@ def _fit_command(args) -> int:
     import mle_jax as mj
 
     try:
-        x, names, notes = _load_table(args.file, args.columns)
+        x, names, notes = _load_table(args.file, args.columns, args.delimiter)
+        state["names"], state["x"] = names, x
         _check_values(x, names, args.file, args.missing)
         optimizer, opt_name = _optimizer(args.optimizer, args.lr)
+        model, model_name = _model(args)
         max_steps = _DEFAULT_STEPS[args.optimizer] if args.max_steps is None else args.max_steps
         if max_steps < 1:
             raise _BadInput(f"--max-steps must be at least 1, got {max_steps}")
@@ -96,6 +187,7 @@ def _fit_command(args) -> int:
             try:
                 result = mj.fit(
                     data.astype(dtype),
+                    *(() if model is None else (model,)),
                     optimizer=optimizer,
                     max_steps=max_steps,
                     tol=args.tol,
@@ -110,27 +202,32 @@ def _fit_command(args) -> int:
                         f"mle_jax.fit ({e})"
                     ) from None
                 raise
+            converged = bool(result.converged)
             complete = ~np.isnan(x).any(axis=1)
             # float64 oracle; with missing values only the complete-case fit has a closed form
             cf = None
+            ridge = 0.0 if model is None else model.ridge
             if complete.all():
-                cf = mj.closed_form(data)
+                cf = _closed_form(data, args.model, ridge)
             elif args.missing == "drop":
-                cf = mj.closed_form(data[complete])
+                cf = _closed_form(data[complete], args.model, ridge)
+            se = _standard_errors(result, converged) if args.json else None
     except _BadInput as e:
         print(f"mle-jax: error: {e}", file=sys.stderr)
         return 2
     except (ValueError, TypeError) as e:
-        print(f"mle-jax: error: {args.file}: {e}", file=sys.stderr)
+        text = advise(str(e), state["names"], state["x"])
+        print(f"mle-jax: error: {args.file}: {text}", file=sys.stderr)
         return 2
     for note in notes:
         print(f"mle-jax: note: {note}", file=sys.stderr)
+    code = 0 if converged else 3
     mean = np.atleast_1d(np.asarray(result.mean, np.float64))
     cov = np.atleast_2d(np.asarray(result.cov, np.float64))
     cf_mean, cf_cov = np.zeros(0), np.zeros((0, 0))
     d_mean = d_cov = rel_cov = float("nan")
     if cf is not None:
-        cf_mean, cf_cov = np.atleast_1d(np.asarray(cf.mean)), np.atleast_2d(np.asarray(cf.cov))
+        cf_mean, cf_cov = np.atleast_1d(cf[0]), np.atleast_2d(cf[1])
         d_mean = float(np.max(np.abs(mean - cf_mean)))
         d_cov = float(np.max(np.abs(cov - cf_cov)))
         rel_cov = d_cov / float(np.max(np.abs(cf_cov)))
@@ -152,15 +249,20 @@ def _fit_command(args) -> int:
             "d": d,
             "n_missing": int(np.isnan(x).sum()),
             "missing": args.missing,
+            "model": args.model,
+            "ridge": 0.0 if model is None else model.ridge,
             "optimizer": opt_name,
             "dtype": np.dtype(dtype).name,
             "mean": mean.tolist(),
             "std": np.sqrt(np.diagonal(cov)).tolist(),
             "cov": cov.tolist(),
+            "standard_errors": se,
             "nll": float(result.nll),
             "num_steps": int(result.num_steps),
             "status": status,
-            "converged": bool(result.converged),
+            "status_message": mj.Status.message(result.status),
+            "converged": converged,
+            "exit_code": code,
             "grad_norm": float(result.grad_norm),
             "closed_form": None,
             "max_abs_diff_mean": None,
@@ -171,11 +273,13 @@ def _fit_command(args) -> int:
             out["closed_form"] = {"mean": cf_mean.tolist(), "cov": cf_cov.tolist()}
             out["max_abs_diff_mean"], out["max_abs_diff_cov"] = d_mean, d_cov
         print(json.dumps(out, indent=2))
-        return 0
+        return code
     width = max(10, *(len(c) for c in names))
     missing = f", {int(np.isnan(x).sum())} missing ({args.missing})" if np.isnan(x).any() else ""
+    model_part = "" if model is None else f", {model_name}"
     print(
-        f"mle-jax fit {args.file}: n = {n}, d = {d}{missing}, {opt_name}, {np.dtype(dtype).name}\n"
+        f"mle-jax fit {args.file}: n = {n}, d = {d}{missing}{model_part}, {opt_name}, "
+        f"{np.dtype(dtype).name}\n"
     )
     print(f"{'':{width}s} {'mean':>14s} {'std':>14s}")
     for j, c in enumerate(names):
@@ -196,7 +300,7 @@ def _fit_command(args) -> int:
         )
     if plot:
         print(f"figure: {plot}")
-    return 0
+    return code
 
 
 def _save_fit_plot(data, result, names, path):
