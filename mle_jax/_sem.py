@@ -308,8 +308,8 @@ class SEM(Model):
     def implied_all(self, params):
         """``(cov (G, v, v), mean (G, v))`` of every variable, observed and latent."""
         a, s, m = self.matrices(params)
-        eye = jnp.eye(a.shape[-1], dtype=a.dtype)
-        b = jnp.linalg.solve(eye - a, jnp.broadcast_to(eye, a.shape))
+        eye = jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
+        b = jnp.linalg.solve(eye - a, eye)
         cov = b @ s @ jnp.swapaxes(b, -1, -2)
         return cov, jnp.einsum("gij,gj->gi", b, m)
 

@@ -299,17 +299,26 @@ def _report_vcov(result, kind: str, report):
     info = np.asarray(_info_u(obj, kind, u, args), np.float64)
     at = np.asarray(result.at_bound)
     cov_u = _cov_u(info, ~at)
-    fn = lambda v: report.values(obj.layout.unflatten(v, args.fixed)[0])  # noqa: E731
-    est = np.asarray(fn(u), np.float64)
-    jac = np.asarray(jax.jacfwd(fn)(u), np.float64)
+    est, jac, derived = _host(_report_values(obj, u, args))
     cov = jac @ cov_u @ jac.T
     touched = (np.abs(jac[:, at]) > 0).any(axis=1)
     cov[touched, :] = np.nan
     cov[:, touched] = np.nan
-    extra = dict(report.columns)
-    for key, derived in report.derived.items():
-        extra[key] = np.asarray(derived(obj.layout.unflatten(u, args.fixed)[0]), np.float64)
-    return tuple(report.names), est, cov, extra
+    return tuple(report.names), est, cov, {**report.columns, **derived}
+
+
+def _host(tree):
+    return jax.tree.map(lambda a: np.array(a, np.float64), tree)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _report_values(obj: ModelObjective, u, args: ModelArgs):
+    """A model's rows at ``u``: values, their Jacobian in ``u`` and the derived columns."""
+    report = obj.model.report()
+    fn = lambda v: report.values(obj.layout.unflatten(v, args.fixed)[0])  # noqa: E731
+    params = obj.layout.unflatten(u, args.fixed)[0]
+    derived = {key: f(params) for key, f in report.derived.items()}
+    return fn(u), jax.jacfwd(fn)(u), derived
 
 
 class Delta(NamedTuple):
