@@ -268,3 +268,16 @@ def test_bootstrap_standard_errors_match_lavaans_within_monte_carlo_error():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         repr(boot)
+
+
+def test_summary_prints_lavaans_sections():
+    res = fitted("hs_multigroup")
+    out = mj.summary(res, print_table=False)
+    text = out.text
+    for needle in ("Model Test User Model:", "Comparative Fit Index (CFI)", "RMSEA", "SRMR",
+                   "Latent Variables:", "Covariances:", "Intercepts:", "Variances:",
+                   "Group 1 [Pasteur]:", "Group 2 [Grant-White]:", "Std.all"):  # fmt: skip
+        assert needle in text, needle
+    ref = REFS["hs_multigroup"]["fit_measures"]
+    assert f"{ref['chisq']:.3f}" in text and f"{ref['cfi']:.3f}" in text
+    assert out.num_params == ref["npar"] and out.aic == pytest.approx(ref["aic"], abs=1e-5)

@@ -269,6 +269,8 @@ def _model_summary(result, level: float, interval: str, print_table: bool) -> Su
     if interval != "wald":
         raise ValueError("summary of a Model fit has Wald intervals (interval='wald')")
     tab = table_rows(result, level=level)
+    if tab.extra and "op" in tab.extra:  # lavaan's rows: lavaan's summary
+        return _lavaan_summary(result, tab, level, print_table)
     names = tab.name
     d = result.stats.mean.shape[-1]
     extra = []
@@ -315,3 +317,104 @@ def _missing_lines(stats, columns, d: int) -> list:
         f"Missing data: FIML (observed-data likelihood), {patterns} missingness patterns",
         f"Share missing: {cells}",
     ]
+
+
+_SECTIONS = (
+    ("Latent Variables:", lambda op, lhs, rhs: op == "=~"),
+    ("Regressions:", lambda op, lhs, rhs: op == "~"),
+    ("Covariances:", lambda op, lhs, rhs: op == "~~" and lhs != rhs),
+    ("Intercepts:", lambda op, lhs, rhs: op == "~1"),
+    ("Variances:", lambda op, lhs, rhs: op == "~~" and lhs == rhs),
+)
+
+
+def _lavaan_summary(result, tab, level: float, print_table: bool) -> Summary:
+    """lavaan's ``summary(fit, fit.measures = TRUE, standardized = TRUE)`` layout: the fit
+    measures, then the estimates by section (and group) with ``Std.all``."""
+    from ._measures import fit_measures
+
+    fm = fit_measures(result)
+    extra = tab.extra or {}
+    ops, lhs, rhs, group = (extra[k] for k in ("op", "lhs", "rhs", "group"))
+    labels, std = extra.get("label", ("",) * len(ops)), extra.get("std_all")
+    groups = getattr(result.model, "groups", ()) or ()
+    status = "ended normally" if bool(result.converged) else "did NOT end normally"
+    out = [
+        f"mle_jax {result.model.describe()} {status} after {int(result.num_steps)} iterations",
+        "",
+        f"  {'Estimator':<45}{'ML':>15}",
+        f"  {'Number of model parameters':<45}{fm['npar']:>15d}",
+        f"  {'Number of observations':<45}{fm['ntotal']:>15g}",
+    ]
+    if result.model.is_incomplete(result.stats):
+        out.append(f"  {'Missing data':<45}{'FIML (ml)':>15}")
+
+    def line(name, value, fmt=".3f"):
+        return f"  {name:<45}{format(value, fmt):>15}"
+
+    out += ["", "Model Test User Model:", "",
+            line("Test statistic", fm["chisq"]), line("Degrees of freedom", fm["df"], "d"),
+            line("P-value (Chi-square)", fm["pvalue"]),
+            "", "Model Test Baseline Model:", "",
+            line("Test statistic", fm["baseline.chisq"]),
+            line("Degrees of freedom", fm["baseline.df"], "d"),
+            line("P-value", fm["baseline.pvalue"]),
+            "", "User Model versus Baseline Model:", "",
+            line("Comparative Fit Index (CFI)", fm["cfi"]),
+            line("Tucker-Lewis Index (TLI)", fm["tli"]),
+            "", "Loglikelihood and Information Criteria:", "",
+            line("Loglikelihood user model (H0)", fm["logl"]),
+            line("Loglikelihood unrestricted model (H1)", fm["unrestricted.logl"]), "",
+            line("Akaike (AIC)", fm["aic"]), line("Bayesian (BIC)", fm["bic"]),
+            line("Sample-size adjusted Bayesian (SABIC)", fm["bic2"]),
+            "", "Root Mean Square Error of Approximation:", "",
+            line("RMSEA", fm["rmsea"]),
+            line("90 Percent confidence interval - lower", fm["rmsea.ci.lower"]),
+            line("90 Percent confidence interval - upper", fm["rmsea.ci.upper"]),
+            line("P-value H_0: RMSEA <= 0.050", fm["rmsea.pvalue"]),
+            "", "Standardized Root Mean Square Residual:", "",
+            line("SRMR", fm["srmr"]),
+            "", "Parameter Estimates:", "",
+            f"  {'Standard errors':<45}{'Standard':>15}",
+            f"  {'Information':<45}{tab.information.capitalize():>15}"]  # fmt: skip
+    head = f"{'':<22}{'Estimate':>10}{'Std.Err':>10}{'z-value':>9}{'P(>|z|)':>9}{'Std.all':>9}"
+    for g in sorted(set(group)):
+        if len(groups) > 1:
+            out += ["", f"Group {g} [{groups[g - 1]}]:"]
+        for title, keep in _SECTIONS:
+            idx = [i for i in range(len(ops)) if group[i] == g and keep(ops[i], lhs[i], rhs[i])]
+            if not idx:
+                continue
+            out += ["", title, head]
+            last = None
+            for i in idx:
+                if ops[i] in ("=~", "~") and lhs[i] != last:
+                    out.append(f"  {lhs[i]} {ops[i]}")
+                    last = lhs[i]
+                elif ops[i] == "~~" and lhs[i] != rhs[i] and lhs[i] != last:
+                    out.append(f"  {lhs[i]} ~~")
+                    last = lhs[i]
+                name = lhs[i] if ops[i] == "~1" or lhs[i] == rhs[i] else rhs[i]
+                name = f"{name} ({labels[i]})" if labels[i] else name
+                indent = (
+                    "    "
+                    if ops[i] in ("=~", "~") or lhs[i] != rhs[i] and ops[i] == "~~"
+                    else "   "
+                )
+                free = tab.se[i] > 0
+                cells = (
+                    f"{tab.estimate[i]:>10.3f}"
+                    + (f"{tab.se[i]:>10.3f}{tab.z[i]:>9.3f}{tab.p[i]:>9.3f}" if free else " " * 28)
+                    + (f"{std[i]:>9.3f}" if std is not None else "")
+                )
+                out.append(f"{indent}{name:<{22 - len(indent)}}{cells}")
+    if result.boundary:
+        out += ["", f"Boundary (Heywood) solution: {', '.join(result.boundary)} at its bound"]
+    text = "\n".join(out)
+    if print_table:
+        print(text)
+    ll, k = float(fm["logl"]), int(fm["npar"])
+    return Summary(
+        tab.name, tab.estimate, tab.se, tab.z, tab.p, tab.ci_lower, tab.ci_upper, "wald",
+        float(level), ll, float(fm["aic"]), float(fm["bic"]), k, float(fm["ntotal"]), text,
+    )  # fmt: skip
