@@ -315,6 +315,7 @@ def _host(tree):
 def _report_values(obj: ModelObjective, u, args: ModelArgs):
     """A model's rows at ``u``: values, their Jacobian in ``u`` and the derived columns."""
     report = obj.model.report()
+    assert report is not None
     fn = lambda v: report.values(obj.layout.unflatten(v, args.fixed)[0])  # noqa: E731
     params = obj.layout.unflatten(u, args.fixed)[0]
     derived = {key: f(params) for key, f in report.derived.items()}
