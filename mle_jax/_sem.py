@@ -117,8 +117,9 @@ class SEM(Model):
     :func:`mle_jax.inference.fit_measures`.
 
     Examples:
-        >>> import mle_jax as mj
-        >>> hs = mj.load_dataset("holzinger_swineford", frame=True)
+        >>> import pandas as pd, mle_jax as mj
+        >>> x, columns = mj.load_dataset("holzinger_swineford")
+        >>> hs = pd.DataFrame(x, columns=columns)
         >>> model = mj.SEM('''visual  =~ x1 + x2 + x3
         ...                   textual =~ x4 + x5 + x6
         ...                   speed   =~ x7 + x8 + x9''')
