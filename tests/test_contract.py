@@ -17,6 +17,7 @@ from mle_jax import likelihood
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 3))
+STEPS = 200  # one max_steps for the module's capped fits: one compiled loop per shape
 
 
 def _close(res, x, rtol):
@@ -33,14 +34,14 @@ def _close(res, x, rtol):
 
 def test_far_mean_start_never_converges_in_place():
     with pytest.warns(mj.ConvergenceWarning):
-        res = mj.fit(X, init=(np.full(3, 1e10), np.eye(3)), max_steps=200)
+        res = mj.fit(X, init=(np.full(3, 1e10), np.eye(3)), max_steps=STEPS)
     assert not bool(res.converged)
 
 
 def test_huge_cov_start_never_converges_in_place():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = mj.fit(X, init=(np.zeros(3), 1e200 * np.eye(3)), max_steps=200)
+        res = mj.fit(X, init=(np.zeros(3), 1e200 * np.eye(3)), max_steps=STEPS)
     if bool(res.converged):
         _close(res, X, 1e-6)
     else:
@@ -179,7 +180,7 @@ def test_fit_many_bad_member_init_named():
 def test_fit_many_warns_once_naming_count():
     with pytest.warns(mj.ConvergenceWarning, match="2 of 2 fits"):
         res = mj.fit_many(
-            np.stack([X, X + 1]), init=(np.ones(3), 3 * np.eye(3)), max_steps=200, tol=1e-300
+            np.stack([X, X + 1]), init=(np.ones(3), 3 * np.eye(3)), max_steps=STEPS, tol=1e-300
         )
     assert not bool(np.any(res.converged))
 
@@ -256,7 +257,7 @@ def _init(x, start):
 def test_contract_property(case):
     x, weights, start, entry = case
     init = _init(x, start)
-    kw = dict(init=init, max_steps=300)
+    kw = dict(init=init, max_steps=STEPS)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -266,9 +267,11 @@ def test_contract_property(case):
                 res = mj.fit(
                     jnp.asarray(x), weights=None if weights is None else jnp.asarray(weights), **kw
                 )
-            elif entry == "many":
+            elif entry == "many":  # two copies: the batch shape of the fit_many test above
                 res = mj.fit_many(
-                    x[None], weights=None if weights is None else weights[None], **kw
+                    np.stack([x, x]),
+                    weights=None if weights is None else np.stack([weights] * 2),
+                    **kw,
                 )[0]
             else:
                 chunks = [x[:20], x[20:]]
