@@ -31,6 +31,9 @@ def _cfa_cov(p):
     return lam @ phi @ lam.T + jnp.diag(p["theta"])
 
 
+_cfa_cov_jit = jax.jit(_cfa_cov)  # the finite-difference oracles call it ~2000 times
+
+
 CFA = mj.Structured(
     cov=_cfa_cov,
     init={"load": np.ones(6), "phi": np.array([1.0, 0, 1, 0, 0, 1]), "theta": np.ones(9)},
@@ -148,7 +151,7 @@ def _nll_theta(res, theta):
     s = np.asarray(res.stats.scatter) / n
     p = {"load": theta[:6], "phi": theta[6:12], "theta": theta[12:21]}
     mean = theta[21:]
-    cov = np.asarray(_cfa_cov(jax.tree.map(jnp.asarray, p)))
+    cov = np.asarray(_cfa_cov_jit(jax.tree.map(jnp.asarray, p)))
     sign, logdet = np.linalg.slogdet(cov)
     r = x - mean
     quad = np.trace(np.linalg.solve(cov, s + np.outer(r, r)))
@@ -179,7 +182,7 @@ def test_information_matrices_equal_their_formulas(hs_fit):
 
     def moments(t):
         q = {"load": t[:6], "phi": t[6:12], "theta": t[12:21]}
-        return np.asarray(_cfa_cov(jax.tree.map(jnp.asarray, q))).ravel(), t[21:]
+        return np.asarray(_cfa_cov_jit(jax.tree.map(jnp.asarray, q))).ravel(), t[21:]
 
     step = lambda i: h[i] * np.eye(p)[i]  # noqa: E731
     jac_c = np.stack(
