@@ -106,8 +106,8 @@ def test_raise_is_the_default_and_names_the_options():
 
 
 def test_rows_without_an_observed_entry_are_dropped_with_a_warning():
-    x = mcar(np.random.default_rng(2), n=60)
-    both = np.vstack([x, np.full((2, 4), np.nan)])
+    x = mcar(np.random.default_rng(2), n=60, d=3)  # d = 3: the FIML loop of the tests below
+    both = np.vstack([x, np.full((2, 3), np.nan)])
     with pytest.warns(UserWarning, match="dropped 2 of 62 rows that have no observed entry"):
         res = mj.fit(both, missing="fiml")
     np.testing.assert_allclose(res.cov, mj.fit(x, missing="fiml").cov, rtol=1e-8)
@@ -128,7 +128,7 @@ def test_identification_errors_name_the_columns():
 
 def test_weights_are_replication():
     rng = np.random.default_rng(4)
-    x = mcar(rng, n=80)
+    x = mcar(rng, n=80, d=3)
     w = rng.integers(0, 3, size=len(x))
     w[np.isnan(x).all(axis=1)] = 0
     a = mj.fit(x, weights=w, missing="fiml")
@@ -163,12 +163,14 @@ def test_standard_errors_are_the_observed_information_of_the_observed_data(fits)
     d = 2
     rows, cols = np.tril_indices(d)
 
+    jit_nll = jax.jit(fiml_nll)  # 100 evaluations: one compile, not eager op by op
+
     def nll(theta):
         mean = theta[:d]
         cov = np.zeros((d, d))
         cov[rows, cols] = theta[d:]
         cov[cols, rows] = theta[d:]
-        return float(fiml_nll(mean, np.linalg.cholesky(cov), ps))
+        return float(jit_nll(mean, np.linalg.cholesky(cov), ps))
 
     cov = np.asarray(res.cov)
     theta0 = np.concatenate([np.asarray(res.mean), cov[rows, cols]])
