@@ -17,6 +17,10 @@ from mle_jax import inference
 from .helpers import fd_hessian
 
 N = 150
+# one fixed mean and one fixed covariance for the module: a model's values are compiled into its
+# loop, so every test that fixes a parameter reuses one loop
+FIX_MEAN = np.array([2.0, -1.0, 10.0])
+FIX_COV = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +118,7 @@ def test_standard_errors_of_model_options(data):
         np.diag(se.cov), float(res.cov[0, 0]) * np.sqrt(2 / (n * 3)), rtol=1e-7
     )
     # fixed mean: mean SE 0, covariance SEs of the scatter about the fixed mean
-    mu = np.array([2.0, -1.0, 10.0])
+    mu = FIX_MEAN
     res = mj.fit(data, mj.Gaussian(fix_mean=mu))
     sm = (data - mu).T @ (data - mu) / n
     se = mj.standard_errors(res)
@@ -122,7 +126,7 @@ def test_standard_errors_of_model_options(data):
     vm = np.diag(sm)
     np.testing.assert_allclose(se.cov, np.sqrt((np.outer(vm, vm) + sm**2) / n), rtol=1e-7)
     # fixed covariance: SE(mean_i) = sqrt(C_ii / n), nothing else estimated
-    c = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])
+    c = FIX_COV
     se = mj.standard_errors(mj.fit(data, mj.Gaussian(fix_cov=c)))
     np.testing.assert_allclose(se.mean, np.sqrt(np.diag(c) / n), rtol=1e-9)
     np.testing.assert_array_equal(se.cov, 0.0)
@@ -325,8 +329,8 @@ def test_loglik_aic_bic_num_params(data, full):
     np.testing.assert_allclose(jax.jit(mj.inference.loglik)(full), ll, rtol=1e-10)
     assert mj.inference.num_params(mj.fit(data, mj.Gaussian(covariance="diag"))) == 6
     assert mj.inference.num_params(mj.fit(data, mj.Gaussian(covariance="spherical"))) == 4
-    assert mj.inference.num_params(mj.fit(data, mj.Gaussian(fix_mean=np.zeros(3)))) == 6
-    assert mj.inference.num_params(mj.fit(data, mj.Gaussian(fix_cov=np.eye(3)))) == 3
+    assert mj.inference.num_params(mj.fit(data, mj.Gaussian(fix_mean=FIX_MEAN))) == 6
+    assert mj.inference.num_params(mj.fit(data, mj.Gaussian(fix_cov=FIX_COV))) == 3
     assert mj.inference.num_params(mj.fit(data[:, 0])) == 2
 
 
@@ -371,7 +375,7 @@ def test_summary_shows_only_estimated_parameters(data):
     diag = mj.summary(mj.fit(data, mj.Gaussian(covariance="diag")), print_table=False)
     assert diag.names == ("mean[0]", "mean[1]", "mean[2]", "var[0]", "var[1]", "var[2]")
     assert diag.num_params == 6 and "diag covariance" in diag.text
-    fixed = mj.summary(mj.fit(data, mj.Gaussian(fix_mean=np.zeros(3))), print_table=False)
+    fixed = mj.summary(mj.fit(data, mj.Gaussian(fix_mean=FIX_MEAN)), print_table=False)
     assert len(fixed.names) == 6 and fixed.names[0] == "var[0]"
 
 
@@ -407,6 +411,6 @@ def test_inference_bad_input(data, full):
         mj.inference.profile_nll(full, "mean[3]", [0.0])
     with pytest.raises(ValueError, match="interval must be"):
         mj.summary(full, interval="bootstrap")
-    fixed = mj.fit(data, mj.Gaussian(fix_mean=np.zeros(3)))
+    fixed = mj.fit(data, mj.Gaussian(fix_mean=FIX_MEAN))
     with pytest.raises(ValueError, match="the mean is fixed"):
         mj.inference.profile_interval(fixed, "mean[0]")
