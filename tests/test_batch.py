@@ -88,10 +88,11 @@ def test_univariate_batch():
 
 def test_ragged_data_with_padding_and_weights():
     rng = np.random.default_rng(2)
-    sets = [random_gaussian(rng, 2, n) for n in (30, 55, 41)]
+    # five members of d = 3: the statistics-form loops of the test above (B = 5, and d = 3 alone)
+    sets = [random_gaussian(rng, 3, n) for n in (30, 55, 41, 26, 47)]
     freq = [rng.integers(1, 4, size=len(s)).astype(float) for s in sets]
     xs, w = mj.pad_batch(sets, freq)
-    assert xs.shape == (3, 55, 2) and w[0, 30:].sum() == 0
+    assert xs.shape == (5, 55, 3) and w[0, 30:].sum() == 0
     cf_mean, cf_cov = _closed_forms(xs, w)
     for form in ("stats", "raw"):
         res = mj.fit_many(xs, weights=w, form=form)
