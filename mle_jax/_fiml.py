@@ -24,14 +24,18 @@ triangular solve, no per-pattern shapes or branches (jit, vmap and grad compose)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from ._nll import LOG2PI
-from ._patterns import PatternStats
 from ._types import HIGHEST
+
+if TYPE_CHECKING:
+    from ._patterns import PatternStats
 
 __all__ = ["fiml_information", "fiml_nll", "masked_cov"]
 

@@ -25,7 +25,7 @@ from ._patterns import PatternStats
 from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
-from ._statistics import MISSING, collect, total_count
+from ._statistics import MISSING, collect
 from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
@@ -73,11 +73,9 @@ def _check_model_data(stats, columns, name: str = "x") -> None:
     count = float(np.sum(stats.count))
     if count < 2:
         raise ValueError(f"{name} has {count:g} row(s); a model fit needs at least 2")
-    if isinstance(stats, PatternStats):
-        seen = np.einsum("p,pj->j", np.asarray(stats.count), np.asarray(stats.mask))
-        label = _validate.column_label(columns)
-        for j in np.flatnonzero(seen <= 0):
-            raise ValueError(f"{name} column {label(int(j))} is never observed (all NaN); drop it")
+    label = _validate.column_label(columns)
+    for j in np.flatnonzero(stats.observed_counts() <= 0):
+        raise ValueError(f"{name} column {label(int(j))} is never observed (all NaN); drop it")
 
 
 def _model_options(data, init, tol, optimizer, max_steps, precondition) -> dict:
@@ -250,7 +248,7 @@ def fit(
     k = _progress.every(progress, max_steps)
     if not k:
         return _warn_unconverged(result(prep, *run()))
-    count, offset = float(total_count(data.stats)), float(prep.nll_offset)
+    count, offset = float(data.stats.total_count()), float(prep.nll_offset)
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
         state, final_nll = finish_jit(raw, prep.problem)
@@ -339,7 +337,7 @@ def fit_many(
         size = None if batch_size is None else int(batch_size)
         res = fit_model_many(data, model, batch_size=size, **common)
         return _warn_unconverged(res, batched=True)
-    if isinstance(stats, PatternStats):
+    if stats.incomplete:
         errors = pattern_errors(stats, model)
     else:
         errors = member_errors(xs, weights, stats, model)
@@ -353,7 +351,7 @@ def fit_many(
         )
     bad = np.zeros(batch, bool)
     bad[list(errors)] = True
-    if bad.any() and isinstance(stats, PatternStats):  # a stand-in: one complete pattern
+    if bad.any() and stats.incomplete:  # a stand-in: one complete pattern
         d = stats.mean.shape[-1]
         ps = PatternStats(*(np.array(a, np.float64) for a in stats))
         ps.mask[bad], ps.count[bad], ps.mean[bad], ps.scatter[bad] = 0.0, 0.0, 0.0, 0.0
@@ -402,7 +400,7 @@ def fit_many(
             grad_norm=blank(res.grad_norm),
             loss_history=blank(res.loss_history),
             count=jnp.asarray(
-                np.where(bad, np.nan_to_num(total_count(stats)), res.count), data.dtype
+                np.where(bad, np.nan_to_num(stats.total_count()), res.count), data.dtype
             ),
             converged=res.converged & keep,
             status=jnp.where(keep, res.status, Status.INVALID),

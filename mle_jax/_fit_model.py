@@ -18,11 +18,11 @@ import numpy as np
 from ._batch import map_blocks
 from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
 from ._models import Layout, Model
-from ._patterns import PatternStats, as_patterns, pad_patterns
+from ._patterns import pad_patterns
 from ._result import FitResult
 from ._solve import finish_jit, solve, solve_jit
 from ._standardise import Affine
-from ._statistics import Data, moments, observed_counts, total_count
+from ._statistics import Data, moments
 from ._types import Status
 
 __all__ = ["fit_model", "fit_model_many", "model_args"]
@@ -43,8 +43,8 @@ def model_args(
     statistics padded to ``size`` patterns, default the bucket of their number, so that
     pattern counts in one bucket share one compiled loop; complete data of a batch too)."""
     affine = Affine.from_factor(shift, scale)
-    if isinstance(stats, PatternStats) or size is not None:
-        std = affine.patterns_to_std(pad_patterns(as_patterns(stats), size))
+    if stats.incomplete or size is not None:
+        std = affine.patterns_to_std(pad_patterns(stats.as_patterns(), size))
     else:  # complete data: their own (simpler, faster to compile) NLL
         std = affine.stats_to_std(stats)
     p = np.shape(u0)[0]
@@ -59,7 +59,7 @@ def model_args(
         fixed=tuple(cast(a) for a in fixed),
         lo=cast(np.full(p, -np.inf) if limits is None else limits[0]),
         hi=cast(np.full(p, np.inf) if limits is None else limits[1]),
-        count=cast(total_count(stats)),
+        count=cast(stats.total_count()),
         gate=cast(np.inf),
     )
 
@@ -165,7 +165,7 @@ def _identified(info: np.ndarray, names: list[str], what: str) -> np.ndarray:
 def prepare(model: Model, data: Data, init=None, *, precondition: str = "whiten"):
     """``(objective, args (host, batch axes first for a batch), names)``."""
     stats, dtype = data.stats, data.dtype
-    batched = np.ndim(stats.count) > (1 if isinstance(stats, PatternStats) else 0)
+    batched = bool(stats.batch_shape)
     if batched:
         members = [type(stats)(*(a[k] for a in stats)) for k in range(len(stats.count))]
     else:
@@ -184,7 +184,7 @@ def prepare(model: Model, data: Data, init=None, *, precondition: str = "whiten"
             starts[k] = jax.tree.map(lambda a: np.asarray(a, np.float64), start)
     obj = ModelObjective(model, layout)
     # one number of patterns for every member of a batch
-    size = max(len(as_patterns(st).count) for st in members) if batched else None
+    size = max(len(st.as_patterns().count) for st in members) if batched else None
     out = []
     for k, (st, params0) in enumerate(zip(members, starts, strict=True)):
         what = f"xs[{k}]" if batched else "x"
@@ -394,8 +394,8 @@ def result(obj: ModelObjective, args, data: Data, names, state, final_nll, *, tr
     args64 = _host_tree(args)
     params, (mean, cov) = _host_tree(_outputs(obj, u.ndim > 1, u, args64))
     at_bound = (u <= args64.lo) | (u >= args64.hi)
-    count = total_count(data.stats)
-    offset = args64.affine.nll_offset(observed_counts(data.stats))
+    count = np.asarray(data.stats.total_count(), np.float64)
+    offset = args64.affine.nll_offset(data.stats.observed_counts())
     history = np.asarray(state.history, np.float64) * count[..., None] + offset[..., None]
     path = None
     if trace:

@@ -13,7 +13,7 @@ import numpy as np
 from . import _validate
 from ._bijections import num_tril
 from ._objective import Spec
-from ._patterns import PatternStats, check_identified
+from ._patterns import check_identified
 from ._standardise import Affine
 from .priors import LKJHalfNormal, NormalInverseWishart
 
@@ -137,7 +137,7 @@ class Gaussian:
         """The checks this model needs of host statistics (count, constant/dependent columns;
         for pattern statistics of incomplete data, that every variance and covariance is
         identified by the observed entries)."""
-        if isinstance(stats, PatternStats):
+        if stats.incomplete:
             count = float(np.sum(stats.count))
             if count <= 0:
                 raise ValueError(f"{name} has no rows with an observed entry")

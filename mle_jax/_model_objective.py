@@ -28,10 +28,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-from ._fiml import _fiml_total, masked_cov
+from ._fiml import masked_cov
 from ._models import Layout, Model
-from ._nll import mvn_nll_stats
-from ._patterns import PatternStats, as_patterns
+from ._patterns import PatternStats
 from ._standardise import Affine
 from ._types import HIGHEST, ArrayLike
 from .stats import SuffStats
@@ -102,10 +101,7 @@ class ModelObjective:
     def nll(self, u, args: ModelArgs) -> jax.Array:
         """``()`` the total NLL of the standardised statistics at ``u``."""
         mean, cov = self.std_moments(u, args)
-        st = args.stats
-        if isinstance(st, SuffStats):  # complete data (a static choice: the pytree's type)
-            return mvn_nll_stats(mean, jnp.linalg.cholesky(cov), st.count, st.mean, st.scatter)
-        return _fiml_total(mean, cov, st.mask, st.count, st.mean, st.scatter)
+        return args.stats.nll_cov(mean, cov)  # complete or by pattern: the pytree's type
 
     def value(self, v, args: ModelArgs) -> jax.Array:
         return self.nll(self.free(v, args), args) / args.count
@@ -176,7 +172,7 @@ def expected_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     (for complete data ``n`` times :func:`fisher`)."""
     j_mean, j_cov = jacobians(obj, u, args)
     _, cov = obj.std_moments(u, args)
-    st = as_patterns(args.stats)
+    st = args.stats.as_patterns()
     per = jax.vmap(_fisher_block, in_axes=(None, None, None, 0))(cov, j_mean, j_cov, st.mask)
     return jnp.einsum("p,pij->ij", st.count, per, precision=HIGHEST)
 

@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import constraints as C
-from ._patterns import PatternStats
 
 __all__ = ["Layout", "Model", "Report", "Structured"]
 
@@ -119,7 +118,7 @@ class Model:
     def is_incomplete(self, stats) -> bool:
         """Whether the data are incomplete for this model (lavaan's defaults switch on it:
         observed information for incomplete data). Default: pattern statistics."""
-        return isinstance(stats, PatternStats)
+        return stats.incomplete
 
     def report(self) -> Report | None:
         """The rows of the parameter table, or ``None`` (default): one per free scalar."""

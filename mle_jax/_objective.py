@@ -28,11 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
-from ._fiml import fiml_nll
-from ._nll import mean_nll, mvn_nll_stats, ridge_penalty
-from ._patterns import PatternStats
+from ._nll import mean_nll, ridge_penalty
 from ._types import ArrayLike
-from .stats import SuffStats
 
 __all__ = [
     "GAUSSIAN",
@@ -181,9 +178,7 @@ def log_prior(spec: Spec, mean, chol) -> jax.Array:
 
 def count(problem: Problem) -> jax.Array:
     """``()`` number of samples (rows; the sum of the weights)."""
-    if isinstance(problem.stats, PatternStats):
-        return jnp.sum(problem.stats.count)
-    return problem.stats.count
+    return problem.stats.total_count()
 
 
 def _in_data_units(mean, chol, problem: Problem):
@@ -192,23 +187,17 @@ def _in_data_units(mean, chol, problem: Problem):
     return problem.precond.from_std(mean, chol)
 
 
-def _stats_nll(mean, chol, st) -> jax.Array:
-    if isinstance(st, PatternStats):
-        return fiml_nll(mean, chol, st)
-    return mvn_nll_stats(mean, chol, st.count, st.mean, st.scatter)
-
-
 def data_nll(mean, chol, problem: Problem) -> jax.Array:
     """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)``."""
     mean, chol = _in_data_units(mean, chol, problem)
-    return _stats_nll(mean, chol, problem.stats)
+    return problem.stats.nll(mean, chol)
 
 
 def objective(free: FreeParams, problem: Problem) -> jax.Array:
     """Mean NLL per sample (+ ridge penalty, - log prior / count) of a standardised problem."""
     mean, chol = mean_chol(problem.spec, free)
     p = problem
-    if isinstance(p.stats, SuffStats) and p.precond is None:
+    if not p.stats.incomplete and p.precond is None:
         value = mean_nll(mean, chol, p.stats, p.x, p.weights)
     else:
         value = data_nll(mean, chol, p) / count(p)

@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._fiml import _fiml_total, fiml_nll
 from ._types import ArrayLike
 
 __all__ = [
     "PatternStats",
-    "as_patterns",
     "check_identified",
     "merge_pattern_stats",
     "missing_fraction",
@@ -48,13 +48,40 @@ class PatternStats(NamedTuple):
             missing coordinates are 0.
 
     Leading batch axes, if any, come before ``P``. A pattern with ``count == 0`` and an
-    all-zero mask contributes nothing anywhere (usable as padding).
+    all-zero mask contributes nothing anywhere (usable as padding). The interface it shares
+    with complete-data :class:`~mle_jax.stats.SuffStats` is documented there.
     """
 
     mask: ArrayLike
     count: ArrayLike
     mean: ArrayLike
     scatter: ArrayLike
+
+    incomplete = True  # some rows miss some coordinates
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading batch axes (``()`` for one data set)."""
+        return tuple(np.shape(self.count)[:-1])
+
+    def total_count(self) -> ArrayLike:
+        """``batch_shape`` number of rows (sum of the weights)."""
+        return self.count.sum(-1)
+
+    def observed_counts(self) -> np.ndarray:
+        """``(*batch_shape, d)`` rows observing each column (host arrays)."""
+        return np.einsum("...p,...pj->...j", np.asarray(self.count, np.float64), self.mask)
+
+    def as_patterns(self) -> PatternStats:
+        return self
+
+    def nll(self, mean, chol):
+        """``()`` total observed-data (FIML) NLL at ``mean (d,)`` and ``chol (d, d)``."""
+        return fiml_nll(mean, chol, self)
+
+    def nll_cov(self, mean, cov):
+        """``()`` total observed-data (FIML) NLL at ``mean (d,)`` and ``cov (d, d)``."""
+        return _fiml_total(mean, cov, self.mask, self.count, self.mean, self.scatter)
 
 
 def _pattern_keys(observed: np.ndarray) -> np.ndarray:
@@ -221,15 +248,6 @@ def merge_pattern_stats(a: PatternStats, b: PatternStats) -> PatternStats:
     live = total > 0
     m = mask[first].astype(np.float64)
     return PatternStats(m[live], total[live], (merged * m)[live], out[live])
-
-
-def as_patterns(stats) -> PatternStats:
-    """Complete-data :class:`~mle_jax.stats.SuffStats` (unbatched, numpy or traced) as one
-    pattern that observes every coordinate; :class:`PatternStats` as they are."""
-    if isinstance(stats, PatternStats):
-        return stats
-    d = stats.mean.shape[-1]
-    return PatternStats(np.ones((1, d)), stats.count[None], stats.mean[None], stats.scatter[None])
 
 
 def padded_size(patterns: int) -> int:

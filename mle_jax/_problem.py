@@ -23,7 +23,7 @@ from ._objective import FreeParams, Problem
 from ._patterns import PatternStats, pad_patterns
 from ._result import FitResult
 from ._standardise import Affine
-from ._statistics import Data, moments, observed_counts, total_count
+from ._statistics import Data, moments
 from ._types import HIGHEST, Estimate, Status
 from .stats import SuffStats
 
@@ -61,13 +61,13 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
     d = stats.mean.shape[-1]
     model.check_dim(d, data.univariate)
     mean0, cov0 = moments(stats)
-    if isinstance(stats, PatternStats) and precondition == "whiten":
+    if stats.incomplete and precondition == "whiten":
         mean0, cov0 = _em_moments(stats, mean0, cov0)
     affine = model.standardiser(mean0, cov0, precondition)
     cast = lambda a: np.asarray(a, dtype)  # noqa: E731  (host arrays: jit transfers them)
     precond = None
     data_map = affine
-    if isinstance(stats, PatternStats):
+    if stats.incomplete:
         scale = np.sqrt(np.sum(affine.factor**2, axis=-1))  # D, the row norms of A
         data_map = Affine.from_factor(affine.shift, scale)
         factor = affine.factor / scale[..., :, None]  # D^{-1} A, lower triangular
@@ -87,12 +87,12 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
         inv = data_map.inverse
         ridge = cast(model.ridge * inv @ np.swapaxes(inv, -1, -2))
     spec = model.spec(affine, univariate=data.univariate, dtype=dtype)
-    batch = np.shape(stats.count)[: -1 if isinstance(stats, PatternStats) else None]
+    batch = stats.batch_shape
     if spec.prior_data is not None and batch:  # one prior for every member
         prior = jax.tree.map(lambda a: jnp.broadcast_to(a, (*batch, *a.shape)), spec.prior_data)
         spec = dataclasses.replace(spec, prior_data=prior)
     problem = Problem(std_stats, x, data.weights, ridge, spec, precond)
-    return Prepared(problem, affine, data, model, data_map.nll_offset(observed_counts(stats)))
+    return Prepared(problem, affine, data, model, data_map.nll_offset(stats.observed_counts()))
 
 
 # at most 20 EM steps, fewer once EM's own error estimate is below 1e-3 (a whitening needs a
@@ -191,7 +191,7 @@ def start(init, prep: Prepared) -> FreeParams:
     its spread is bounded to within ``START_RANGE`` of the data's (:func:`_bounded_start`).
     """
     stats, affine = prep.data.stats, prep.affine
-    batch = tuple(np.shape(stats.mean)[: -1 - isinstance(stats, PatternStats)])
+    batch = stats.batch_shape
     d = stats.mean.shape[-1]
     if init is None:
         mean, cov = moments(stats)
@@ -247,7 +247,7 @@ def result(prep: Prepared, state, final_nll) -> FitResult:
     """Map a finished loop state (see :func:`mle_jax._solve.solve`) back to user units."""
     affine, data = prep.affine, prep.data
     dtype = data.dtype
-    count = total_count(data.stats)
+    count = np.asarray(data.stats.total_count(), np.float64)
     offset = prep.nll_offset
     best = state.best  # host numpy from here: no per-op device dispatches, any batch axes
     mean, chol = affine.from_std(

@@ -40,8 +40,6 @@ __all__ = [
     "collect",
     "float_dtype",
     "moments",
-    "observed_counts",
-    "total_count",
 ]
 
 MISSING = ("raise", "drop", "fiml")
@@ -232,27 +230,13 @@ def moments(stats):
     """Rough ``(mean, cov)`` of host statistics: the sample moments of complete data, the
     pairwise-available moments of pattern statistics (:func:`mle_jax._patterns.start`); any
     leading batch axes."""
-    if isinstance(stats, PatternStats):
-        if np.ndim(stats.count) == 1:
+    if stats.incomplete:
+        if not stats.batch_shape:
             return _patterns.start(stats)
         pairs = [moments(PatternStats(*(a[k] for a in stats))) for k in range(len(stats.count))]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     count = np.asarray(stats.count, np.float64)
     return np.asarray(stats.mean), np.asarray(stats.scatter) / count[..., None, None]
-
-
-def total_count(stats) -> np.ndarray:
-    """``(...)`` number of rows (sum of the weights) of complete or pattern statistics."""
-    count = np.asarray(stats.count, np.float64)
-    return count.sum(-1) if isinstance(stats, PatternStats) else count
-
-
-def observed_counts(stats) -> np.ndarray:
-    """``(..., d)`` number of rows that observe each column (the count for complete data)."""
-    if isinstance(stats, PatternStats):
-        return np.einsum("...p,...pj->...j", stats.count, stats.mask)
-    count = np.asarray(stats.count, np.float64)
-    return np.broadcast_to(count[..., None], np.shape(stats.mean))
 
 
 @jax.jit

@@ -29,7 +29,6 @@ from ._model import Gaussian
 from ._objective import count, free_from_mean_cov, objective
 from ._patterns import (
     PatternStats,
-    as_patterns,
     merge_pattern_stats,
     missing_fraction,
     pattern_stats,
@@ -111,7 +110,7 @@ def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=
     """
     model = Gaussian()
     data = collect(x, weights, columns=columns, missing="fiml")
-    data = data._replace(stats=as_patterns(data.stats))  # no NaN: one complete pattern
+    data = data._replace(stats=data.stats.as_patterns())  # no NaN: one complete pattern
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, "scale")  # columns centred and scaled: EM works there
     ps = prep.problem.stats

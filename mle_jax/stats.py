@@ -6,7 +6,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ._nll import mvn_nll_stats
+from ._patterns import PatternStats
 from ._types import HIGHEST, ArrayLike
 
 __all__ = ["SuffStats", "from_moments", "merge_stats", "suff_stats"]
@@ -19,11 +22,45 @@ class SuffStats(NamedTuple):
         count: ``()`` number of samples (sum of the weights).
         mean: ``(d,)`` sample mean.
         scatter: ``(d, d)`` centred scatter ``sum_i w_i (x_i - mean)(x_i - mean)^T``.
+
+    Leading batch axes, if any, come first. With :class:`~mle_jax.missing.PatternStats` (the
+    statistics of incomplete data) it shares one interface, so no caller asks which it holds:
+    ``incomplete``, ``batch_shape``, :meth:`total_count`, :meth:`observed_counts`,
+    :meth:`as_patterns`, :meth:`nll` and :meth:`nll_cov`.
     """
 
     count: ArrayLike
     mean: ArrayLike
     scatter: ArrayLike
+
+    incomplete = False  # every coordinate of every row observed
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading batch axes (``()`` for one data set)."""
+        return tuple(np.shape(self.count))
+
+    def total_count(self) -> ArrayLike:
+        """``batch_shape`` number of rows (sum of the weights)."""
+        return self.count
+
+    def observed_counts(self) -> np.ndarray:
+        """``(*batch_shape, d)`` rows observing each column (host arrays): the count."""
+        count = np.asarray(self.count, np.float64)
+        return np.broadcast_to(count[..., None], np.shape(self.mean))
+
+    def as_patterns(self) -> PatternStats:
+        """The same data (unbatched) as one pattern that observes every coordinate."""
+        d = np.shape(self.mean)[-1]
+        return PatternStats(np.ones((1, d)), self.count[None], self.mean[None], self.scatter[None])
+
+    def nll(self, mean: jax.Array, chol: jax.Array) -> jax.Array:
+        """``()`` total NLL at ``mean (d,)`` and lower Cholesky factor ``chol (d, d)``."""
+        return mvn_nll_stats(mean, chol, self.count, self.mean, self.scatter)
+
+    def nll_cov(self, mean: jax.Array, cov: jax.Array) -> jax.Array:
+        """``()`` total NLL at ``mean (d,)`` and covariance ``cov (d, d)``."""
+        return self.nll(mean, jnp.linalg.cholesky(cov))
 
 
 def suff_stats(x: jax.Array, weights: jax.Array | None = None) -> SuffStats:

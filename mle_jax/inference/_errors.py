@@ -25,7 +25,6 @@ from jax.scipy.stats import norm
 from .._batch import default_block, map_blocks
 from .._fiml import fiml_information
 from .._objective import count, free_from_mean_cov, mean_chol, penalty
-from .._patterns import as_patterns
 from .._problem import Prepared, prepare
 from .._statistics import Data
 from .._types import HIGHEST, ConvergenceWarning, Estimate
@@ -138,7 +137,7 @@ def param_covariance(problem, free):
     d = mean.shape[-1]
     rows, cols = np.tril_indices(d)
     cov = jnp.matmul(chol, chol.T, precision=HIGHEST)
-    info = fiml_information(mean, cov, as_patterns(problem.stats))
+    info = fiml_information(mean, cov, problem.stats.as_patterns())
     index, combine = free_coordinates(spec, d)
     full = len(index) == info.shape[0]
     hess = info if full else info[index[:, None], index[None, :]]

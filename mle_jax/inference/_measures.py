@@ -34,7 +34,7 @@ _LOG2PI = math.log(2.0 * math.pi)
 def _block_stats(stats, block):
     """``(count, mean, cov, complete)`` of one column block (a group), or its pattern
     statistics when incomplete."""
-    if not isinstance(stats, PatternStats):
+    if not stats.incomplete:
         n = float(stats.count)
         return n, np.asarray(stats.mean), np.asarray(stats.scatter) / n, None
     idx = np.asarray(block)

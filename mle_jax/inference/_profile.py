@@ -17,7 +17,6 @@ import numpy as np
 from .._fit_model import _hold, _nll, _solve_bounded
 from .._objective import objective
 from .._solve import default_optimizer, default_tol, solve_jit
-from .._statistics import total_count
 from .._types import ConvergenceWarning, Status
 from ._errors import _param_covariance, setup, theta, warn_unconverged, z_value
 from ._table import _cov_u, _info_u, _model_parts, _natural
@@ -91,7 +90,7 @@ class _Profiler:
         self.kind, self.idx = kind, idx
         self.prep, self.spec, self.free = prep, spec, free
         self.dtype = prep.data.dtype
-        self.count = float(total_count(result.stats))
+        self.count = float(result.stats.total_count())
         self.const = float(prep.nll_offset)
         self.shift = prep.affine.shift
         self.scale = prep.affine.factor.diagonal()

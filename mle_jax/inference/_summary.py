@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from .._patterns import PatternStats, missing_fraction
+from .._patterns import missing_fraction
 from ._errors import names, standard_errors, z_value
 from ._profile import profile_interval
 from ._table import lr_test, num_params, table_rows
@@ -308,7 +308,7 @@ def _cell(value, width: int, digits: int) -> str:
 
 def _missing_lines(stats, columns, d: int) -> list:
     """For incomplete data: the number of patterns and the share missing per column."""
-    if not isinstance(stats, PatternStats):
+    if not stats.incomplete:
         return []
     share, patterns = missing_fraction(stats)
     labels = list(columns) if columns is not None else [str(j) for j in range(d)]

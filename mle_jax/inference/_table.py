@@ -33,7 +33,6 @@ from .._model_objective import (
     expected_information,
     observed_information,
 )
-from .._patterns import PatternStats
 from .._types import Status
 from ._errors import names as gaussian_names
 from ._errors import setup, standard_errors, warn_unconverged, z_value
@@ -74,7 +73,7 @@ def _default_information(result) -> str:
     if result.layout is not None:
         incomplete = result.model.is_incomplete(result.stats)
     else:
-        incomplete = isinstance(result.stats, PatternStats)
+        incomplete = result.stats.incomplete
     return "observed" if incomplete else "expected"
 
 
@@ -181,14 +180,11 @@ def _gaussian_expected(result) -> np.ndarray:
     j_cov = np.zeros((d + m, d, d))
     j_cov[d + np.arange(m), rows, cols] = 1.0
     j_cov[d + np.arange(m), cols, rows] = 1.0
-    stats = result.stats
-    if isinstance(stats, PatternStats):
-        per = jax.vmap(_fisher_block, in_axes=(None, None, None, 0))(
-            cov, j_mean, j_cov, jnp.asarray(stats.mask, jnp.float64)
-        )
-        info = np.einsum("p,pij->ij", np.asarray(stats.count), np.asarray(per))
-    else:
-        info = float(stats.count) * np.asarray(_fisher_block(cov, j_mean, j_cov))
+    ps = result.stats.as_patterns()  # complete data: one pattern observing everything
+    per = jax.vmap(_fisher_block, in_axes=(None, None, None, 0))(
+        cov, j_mean, j_cov, jnp.asarray(ps.mask, jnp.float64)
+    )
+    info = np.einsum("p,pij->ij", np.asarray(ps.count, np.float64), np.asarray(per))
     index, combine = free_coordinates(prep.problem.spec, d)
     sub = info[np.ix_(index, index)]
     if combine is not None:
