@@ -187,6 +187,25 @@ def test_fiml_nll_complete_data_equals_mvn_nll_stats():
     )  # fmt: skip
 
 
+def test_complete_and_pattern_statistics_share_one_interface():
+    """What callers read off statistics, without asking their type, agrees on complete data
+    taken either way (one pattern that observes everything)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3)) + 2.0
+    full, (ps, _) = suff_stats(jnp.asarray(x)), pattern_stats(x)
+    assert (full.incomplete, ps.incomplete) == (False, True)
+    assert full.batch_shape == ps.batch_shape == ()
+    assert full.as_patterns().count.shape == (1,) and ps.as_patterns() is ps
+    assert_allclose(float(full.total_count()), float(ps.total_count()))
+    assert_allclose(full.observed_counts(), ps.observed_counts())
+    cov = jnp.asarray(random_cov(rng, 3))
+    mean, chol = jnp.asarray([2.0, 1.0, 3.0]), jnp.linalg.cholesky(cov)
+    values = [s.nll(mean, chol) for s in (full, ps)] + [s.nll_cov(mean, cov) for s in (full, ps)]
+    assert_allclose(values, values[0], rtol=1e-12)
+    batch = jax.tree.map(lambda a: jnp.stack([a, a]), ps)
+    assert batch.batch_shape == (2,) and batch.total_count().shape == (2,)
+
+
 def test_fiml_nll_jit_vmap_and_padding():
     rng = np.random.default_rng(3)
     pss = [pattern_stats(random_missing(rng, 30, 3, frac=0.3))[0] for _ in range(2)]
