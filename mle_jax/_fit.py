@@ -7,8 +7,8 @@ takes the same road with a leading axis on every array.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +25,7 @@ from ._patterns import PatternStats
 from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
-from ._statistics import MISSING, collect, total_count
+from ._statistics import MISSING, collect, moments, total_count
 from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
@@ -65,6 +65,50 @@ def _check_collected(data, columns=None, name: str = "x") -> None:
     """Checks that need the data's statistics: column names, the dtype's range."""
     _validate.check_columns(columns, data.stats.mean.shape[-1])
     _validate.check_representable(data.stats, data.dtype, name)
+
+
+def _check_ridge(model: Gaussian, data, name: str = "x", *, needed: bool = True) -> None:
+    """A ridge must be a number of the compute dtype that changes the covariance: not past
+    its largest variance (overflow: an inf covariance), not below its smallest normal
+    (underflow: nothing added), and, where the data need it (constant or dependent columns),
+    not below the dtype's precision of the data's largest variance (the covariance would stay
+    numerically singular)."""
+    ridge = model.ridge
+    if not ridge:
+        return
+    dtype = np.dtype(data.dtype)
+    info = np.finfo(dtype)
+    x64 = "" if dtype == np.float64 else " or enable x64 (jax_enable_x64) and pass float64 data"
+    if ridge > float(info.max) / 16:
+        raise ValueError(
+            f"ridge={ridge:g} overflows {dtype} (largest {float(info.max):.1e}): the "
+            f"covariance S/n + ridge*I and its square root cannot be represented; use a ridge "
+            f"below {float(info.max) / 16:.1e} (a ridge far above the data's variances fits "
+            f"nothing but the ridge){x64}"
+        )
+    if ridge < 16 * float(info.tiny):
+        raise ValueError(
+            f"ridge={ridge:g} underflows {dtype} (smallest normal {float(info.tiny):.1e}): it "
+            f"would add nothing to the covariance (a variance of 0 stays 0); use a ridge of "
+            f"at least {16 * float(info.tiny):.1e}, for example 1e-6 times the data's largest "
+            f"variance{x64}"
+        )
+    if not needed:
+        return
+    try:
+        dataclasses.replace(model, ridge=0.0).check_data(data.stats, data.columns, name)
+    except ValueError as err:  # the data need the ridge: it must be large enough to count
+        var = np.diagonal(np.atleast_2d(moments(data.stats)[1]), axis1=-2, axis2=-1)
+        floor = 16 * float(info.eps) * float(np.max(var, initial=0.0))
+        if ridge < floor:
+            why = str(err).split(";")[0]
+            raise ValueError(
+                f"ridge={ridge:g} is too small to regularise {name} in {dtype}, which needs it "
+                f"({why}): a ridge below {dtype}'s precision of the data's largest variance "
+                f"({float(np.max(var)):.1e}) leaves the covariance numerically singular. Use "
+                f"ridge >= {floor:.1e}, for example 1e-6 times the largest variance "
+                f"({1e-6 * float(np.max(var)):.1e}){x64}"
+            ) from None
 
 
 def _check_model_data(stats, columns, name: str = "x") -> None:
@@ -109,7 +153,7 @@ def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
             f"gradient norm {float(res.grad_norm):.2e}); raise max_steps, loosen tol or "
             "pass another optimizer or init"
         )
-    warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    _validate.warn(text, ConvergenceWarning)
     return res
 
 
@@ -206,6 +250,7 @@ def fit(
         >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
         (True, True)
     """
+    _validate.check_not_traced("fit", x=x, weights=weights, init=init)
     model = _check_options(
         model,
         max_steps,
@@ -232,6 +277,7 @@ def fit(
         return _warn_unconverged(
             fit_model(data, model, trace=bool(trace), starts=int(starts), **common)
         )
+    _check_ridge(model, data)
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
@@ -315,6 +361,7 @@ def fit_many(
         >>> bool(np.allclose(res.mean, xs.mean(axis=1), atol=1e-8))
         True
     """
+    _validate.check_not_traced("fit_many", xs=xs, weights=weights, init=init)
     model = _check_options(
         model, max_steps, form, precondition, missing, tol=tol, optimizer=optimizer
     )
@@ -339,6 +386,7 @@ def fit_many(
         size = None if batch_size is None else int(batch_size)
         res = fit_model_many(data, model, batch_size=size, **common)
         return _warn_unconverged(res, batched=True)
+    _check_ridge(model, data, "xs", needed=False)
     if isinstance(stats, PatternStats):
         errors = pattern_errors(stats, model)
     else:

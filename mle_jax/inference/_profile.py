@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _validate
 from .._fit_model import _hold, _nll, _solve_bounded
 from .._objective import objective
 from .._solve import default_optimizer, default_tol, solve_jit
@@ -154,10 +154,9 @@ def profile_nll(
     prof = _Profiler(result, param, optimizer, max_steps, tol)
     out = np.array([prof(float(v)) for v in np.atleast_1d(np.asarray(values, np.float64))])
     if prof.unconverged:
-        warnings.warn(
+        _validate.warn(
             f"{prof.unconverged} inner profile fit(s) stopped before converging",
             ConvergenceWarning,
-            stacklevel=2,
         )
     return out
 
@@ -256,10 +255,9 @@ def profile_interval(
             end = (0.0 if log_scale else -math.inf) if sign < 0 else math.inf
         ends.append(end)
     if prof.unconverged:
-        warnings.warn(
+        _validate.warn(
             f"{prof.unconverged} inner profile fit(s) stopped before converging",
             ConvergenceWarning,
-            stacklevel=2,
         )
     return ends[0], ends[1]
 
