@@ -22,7 +22,7 @@ from ._model import PRECONDITIONS, Gaussian
 from ._models import Model
 from ._objective import check_prior
 from ._patterns import PatternStats
-from ._problem import prepare, result, start
+from ._problem import far_start, prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
 from ._statistics import MISSING, collect, moments, total_count
@@ -157,6 +157,55 @@ def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
     return res
 
 
+def _restart_far(res: FitResult, init, prep, rerun) -> FitResult:
+    """A fit from a far ``init`` that did not converge: run again from the default start
+    (same compiled loop) and keep that fit if it converges, saying so (``far_start``)."""
+    far, how = far_start(init, prep)
+    if not bool(far):
+        return res
+    again = result(prep, *rerun())
+    if not bool(again.converged):
+        return res
+    _validate.warn(
+        f"init is far from the data ({how}) and the fit from it stopped without converging "
+        f"({Status.name(res.status)} after {int(res.num_steps)} steps); it was restarted from "
+        f"the default start (the data's column means and variances) and converged in "
+        f"{int(again.num_steps)} steps: the result is that fit. Pass a start nearer the data, "
+        "or none"
+    )
+    return again
+
+
+def _restart_far_many(state, final_nll, init, prep, rerun, keep):
+    """:func:`_restart_far` for the members of a batch: the far, unconverged members are
+    replaced by their fit from the default start where that one converges."""
+    far, how = far_start(init, prep)
+    status = np.asarray(state.status)
+    redo = np.broadcast_to(far, status.shape) & (status != Status.CONVERGED) & keep
+    if not redo.any():
+        return state, final_nll
+    state2, nll2 = rerun()
+    take = redo & (np.asarray(state2.status) == Status.CONVERGED)
+    if not take.any():
+        return state, final_nll
+
+    def pick(a, b):
+        if a is None:
+            return None
+        mask = np.reshape(take, take.shape + (1,) * (np.ndim(a) - take.ndim))
+        return jnp.where(mask, b, a)
+
+    members = np.flatnonzero(take)
+    _validate.warn(
+        f"init is far from the data ({how}) for {int(redo.sum())} member(s), whose fits "
+        f"stopped without converging; {members.size} of them (members "
+        f"{members[:10].tolist()}) were restarted from the default start (the column means and "
+        "variances) and converged: their results are those fits. Pass starts nearer the data, "
+        "or none"
+    )
+    return jax.tree.map(pick, state, state2, is_leaf=lambda a: a is None), pick(final_nll, nll2)
+
+
 def fit(
     x,
     model: Gaussian | Model | None = None,
@@ -284,18 +333,20 @@ def fit(
     check_prior(prep.problem.spec, init_std)
     dtype = data.dtype
     tol = default_tol(dtype) if tol is None else float(tol)
-    run = functools.partial(
-        solve_jit,
-        prep.problem,
-        init_std,
-        np.asarray(tol, dtype),
+    opts = dict(
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         record_path=bool(trace),
     )
+    tol_arr = np.asarray(tol, dtype)
+    run = functools.partial(solve_jit, prep.problem, init_std, tol_arr, **opts)
     k = _progress.every(progress, max_steps)
     if not k:
-        return _warn_unconverged(result(prep, *run()))
+        res = result(prep, *run())
+        if init is not None and not bool(res.converged):
+            rerun = lambda: solve_jit(prep.problem, start(None, prep), tol_arr, **opts)  # noqa: E731
+            res = _restart_far(res, init, prep, rerun)
+        return _warn_unconverged(res)
     count, offset = float(total_count(data.stats)), float(prep.nll_offset)
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
@@ -422,14 +473,16 @@ def fit_many(
     init_std = start(init, prep)
     first = jax.tree.map(lambda a: a[0], (prep.problem.spec, init_std))
     check_prior(*first)
-    state, final_nll = solve_many(
-        prep.problem,
-        init_std,
-        np.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype),
+    tol_arr = np.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype)
+    opts = dict(
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         batch_size=None if batch_size is None else int(batch_size),
     )
+    state, final_nll = solve_many(prep.problem, init_std, tol_arr, **opts)
+    if init is not None:
+        rerun = lambda: solve_many(prep.problem, start(None, prep), tol_arr, **opts)  # noqa: E731
+        state, final_nll = _restart_far_many(state, final_nll, init, prep, rerun, ~bad)
     res = result(prep, state, final_nll)
     if not bad.any():
         return _warn_unconverged(res, batched=True)

@@ -214,7 +214,12 @@ def profile_interval(
     Returns:
         ``(lower, upper)`` floats in the user's units (an end is ``-inf``/``inf``, or 0 for a
         variance, where the profile never crosses the threshold).
+
+    Raises:
+        ValueError: the fit did not converge (an interval is built around the MLE), or
+            ``param`` is not a parameter of the fit.
     """
+    _refuse_unconverged(result)
     if result.layout is not None:  # a Model fit: parameters by their names
         return model_profile_interval(
             result, param, level=level, optimizer=optimizer, max_steps=max_steps, tol=tol
@@ -262,12 +267,26 @@ def profile_interval(
     return ends[0], ends[1]
 
 
+def _refuse_unconverged(result) -> None:
+    """A profile interval is the set around the MLE where the likelihood ratio stays below
+    chi2_1: around a point that is not the MLE it has no meaning (and its search runs off)."""
+    if np.ndim(result.converged) == 0 and not bool(result.converged):
+        raise ValueError(
+            "profile_interval needs a fit that converged: this one stopped with status "
+            f"{Status.name(result.status)} after {int(result.num_steps)} steps (gradient norm "
+            f"{float(result.grad_norm):.2e}), so its point is not the maximum-likelihood "
+            "estimate and an interval around it has no meaning. Refit until res.converged is "
+            "True (raise max_steps, loosen tol, or pass another init or optimizer)"
+        )
+
+
 def model_profile_interval(
     result, name: str, *, level: float = 0.95, optimizer=None, max_steps: int = 1000, tol=None
 ) -> tuple[float, float]:
     """Profile-likelihood interval of one named parameter of a :class:`~mle_jax.Model` fit
     (see :func:`~mle_jax.inference.profile_interval`): the other parameters are refitted with
     this one held, and the ends are where twice the NLL rises by ``chi2_1(level)``."""
+    _refuse_unconverged(result)
     names = list(result.names)
     if name not in names:
         raise ValueError(f"unknown parameter {name!r}; the fit's parameters are {names}")
