@@ -301,7 +301,7 @@ def _check_weight_range(w: np.ndarray) -> None:
     """One weight so large that the others vanish beside it in float64 sums: the data would
     look like a single row (and be called constant); name the row instead."""
     i = int(np.argmax(w))
-    rest = float(np.sum(w) - w[i]) if np.isfinite(np.sum(w)) else float(np.sum(np.delete(w, i)))
+    rest = float(np.sum(np.delete(w, i)))
     eps = float(np.finfo(np.float64).eps)
     if 0 < rest <= eps * w[i]:
         others = int(np.count_nonzero(w > 0)) - 1
