@@ -207,7 +207,7 @@ def peek_columns(x):
         first = next(it)
     except StopIteration:
         return iter(()), None
-    chunk = first[0] if isinstance(first, tuple) and len(first) == 2 else first
+    chunk: Any = first[0] if isinstance(first, tuple) and len(first) == 2 else first
     names = None
     if hasattr(chunk, "columns") and hasattr(chunk, "to_numpy") and np.ndim(chunk) == 2:
         names = [str(c) for c in chunk.columns]

@@ -13,6 +13,7 @@ import warnings
 
 import jax
 import numpy as np
+from jax.core import Tracer
 
 __all__ = [
     "as_data",
@@ -55,7 +56,7 @@ def check_not_traced(where: str, **values) -> None:
     ``grad``; say so, and name the pure functions that can."""
     for name, value in values.items():
         leaves = jax.tree.leaves(value) if name == "init" else [value]
-        if any(isinstance(a, jax.core.Tracer) for a in leaves):
+        if any(isinstance(a, Tracer) for a in leaves):
             raise TypeError(
                 f"{where} was called with a traced {name} (inside jax.jit, jax.vmap, jax.grad "
                 f"or another JAX transformation). {where} is a driver: it checks and reduces the "
@@ -387,7 +388,7 @@ def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = 
                 f"precision of its offset ({float(np.asarray(mean).reshape(-1)[j]):.6e}); "
                 f"subtract the offset first, or {remedy}"
             )
-        raise ValueError(constant_message(f"{name} {what} {label(j)}", mean, j, remedy))
+        raise ValueError(constant_message(f"{name} {what} {label(j)}", mean, int(j), remedy))
     if d == 1:
         return
     corr = scatter / np.outer(std, std) / count
