@@ -78,7 +78,7 @@ def _check_ridge(model: Gaussian, data, name: str = "x", *, needed: bool = True)
         return
     dtype = np.dtype(data.dtype)
     info = np.finfo(dtype)
-    x64 = "" if dtype == np.float64 else " or enable x64 (jax_enable_x64) and pass float64 data"
+    x64 = "" if dtype == np.float64 else "; or enable x64 (jax_enable_x64) for float64"
     if ridge > float(info.max) / 16:
         raise ValueError(
             f"ridge={ridge:g} overflows {dtype} (largest {float(info.max):.1e}): the "
