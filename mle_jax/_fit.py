@@ -7,8 +7,8 @@ takes the same road with a leading axis on every array.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +22,10 @@ from ._model import PRECONDITIONS, Gaussian
 from ._models import Model
 from ._objective import check_prior
 from ._patterns import PatternStats
-from ._problem import prepare, result, start
+from ._problem import far_start, prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
-from ._statistics import MISSING, collect
+from ._statistics import MISSING, collect, moments
 from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
@@ -65,6 +65,50 @@ def _check_collected(data, columns=None, name: str = "x") -> None:
     """Checks that need the data's statistics: column names, the dtype's range."""
     _validate.check_columns(columns, data.stats.mean.shape[-1])
     _validate.check_representable(data.stats, data.dtype, name)
+
+
+def _check_ridge(model: Gaussian, data, name: str = "x", *, needed: bool = True) -> None:
+    """A ridge must be a number of the compute dtype that changes the covariance: not past
+    its largest variance (overflow: an inf covariance), not below its smallest normal
+    (underflow: nothing added), and, where the data need it (constant or dependent columns),
+    not below the dtype's precision of the data's largest variance (the covariance would stay
+    numerically singular)."""
+    ridge = model.ridge
+    if not ridge:
+        return
+    dtype = np.dtype(data.dtype)
+    info = np.finfo(dtype)
+    x64 = "" if dtype == np.float64 else "; or enable x64 (jax_enable_x64) for float64"
+    if ridge > float(info.max) / 16:
+        raise ValueError(
+            f"ridge={ridge:g} overflows {dtype} (largest {float(info.max):.1e}): the "
+            f"covariance S/n + ridge*I and its square root cannot be represented; use a ridge "
+            f"below {float(info.max) / 16:.1e} (a ridge far above the data's variances fits "
+            f"nothing but the ridge){x64}"
+        )
+    if ridge < 16 * float(info.tiny):
+        raise ValueError(
+            f"ridge={ridge:g} underflows {dtype} (smallest normal {float(info.tiny):.1e}): it "
+            f"would add nothing to the covariance (a variance of 0 stays 0); use a ridge of "
+            f"at least {16 * float(info.tiny):.1e}, for example 1e-6 times the data's largest "
+            f"variance{x64}"
+        )
+    if not needed:
+        return
+    try:
+        dataclasses.replace(model, ridge=0.0).check_data(data.stats, data.columns, name)
+    except ValueError as err:  # the data need the ridge: it must be large enough to count
+        var = np.diagonal(np.atleast_2d(moments(data.stats)[1]), axis1=-2, axis2=-1)
+        floor = 16 * float(info.eps) * float(np.max(var, initial=0.0))
+        if ridge < floor:
+            why = str(err).split(";")[0]
+            raise ValueError(
+                f"ridge={ridge:g} is too small to regularise {name} in {dtype}, which needs it "
+                f"({why}): a ridge below {dtype}'s precision of the data's largest variance "
+                f"({float(np.max(var)):.1e}) leaves the covariance numerically singular. Use "
+                f"ridge >= {floor:.1e}, for example 1e-6 times the largest variance "
+                f"({1e-6 * float(np.max(var)):.1e}){x64}"
+            ) from None
 
 
 def _check_model_data(stats, columns, name: str = "x") -> None:
@@ -107,8 +151,57 @@ def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
             f"gradient norm {float(res.grad_norm):.2e}); raise max_steps, loosen tol or "
             "pass another optimizer or init"
         )
-    warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    _validate.warn(text, ConvergenceWarning)
     return res
+
+
+def _restart_far(res: FitResult, init, prep, rerun) -> FitResult:
+    """A fit from a far ``init`` that did not converge: run again from the default start
+    (same compiled loop) and keep that fit if it converges, saying so (``far_start``)."""
+    far, how = far_start(init, prep)
+    if not bool(far):
+        return res
+    again = result(prep, *rerun())
+    if not bool(again.converged):
+        return res
+    _validate.warn(
+        f"init is far from the data ({how}) and the fit from it stopped without converging "
+        f"({Status.name(res.status)} after {int(res.num_steps)} steps); it was restarted from "
+        f"the default start (the data's column means and variances) and converged in "
+        f"{int(again.num_steps)} steps: the result is that fit. Pass a start nearer the data, "
+        "or none"
+    )
+    return again
+
+
+def _restart_far_many(state, final_nll, init, prep, rerun, keep):
+    """:func:`_restart_far` for the members of a batch: the far, unconverged members are
+    replaced by their fit from the default start where that one converges."""
+    far, how = far_start(init, prep)
+    status = np.asarray(state.status)
+    redo = np.broadcast_to(far, status.shape) & (status != Status.CONVERGED) & keep
+    if not redo.any():
+        return state, final_nll
+    state2, nll2 = rerun()
+    take = redo & (np.asarray(state2.status) == Status.CONVERGED)
+    if not take.any():
+        return state, final_nll
+
+    def pick(a, b):
+        if a is None:
+            return None
+        mask = np.reshape(take, take.shape + (1,) * (np.ndim(a) - take.ndim))
+        return jnp.where(mask, b, a)
+
+    members = np.flatnonzero(take)
+    _validate.warn(
+        f"init is far from the data ({how}) for {int(redo.sum())} member(s), whose fits "
+        f"stopped without converging; {members.size} of them (members "
+        f"{members[:10].tolist()}) were restarted from the default start (the column means and "
+        "variances) and converged: their results are those fits. Pass starts nearer the data, "
+        "or none"
+    )
+    return jax.tree.map(pick, state, state2, is_leaf=lambda a: a is None), pick(final_nll, nll2)
 
 
 def fit(
@@ -204,6 +297,7 @@ def fit(
         >>> bool(res.converged), bool(abs(res.mean - x.mean()) < 1e-4)
         (True, True)
     """
+    _validate.check_not_traced("fit", x=x, weights=weights, init=init)
     model = _check_options(
         model,
         max_steps,
@@ -230,24 +324,27 @@ def fit(
         return _warn_unconverged(
             fit_model(data, model, trace=bool(trace), starts=int(starts), **common)
         )
+    _check_ridge(model, data)
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
     check_prior(prep.problem.spec, init_std)
     dtype = data.dtype
     tol = default_tol(dtype) if tol is None else float(tol)
-    run = functools.partial(
-        solve_jit,
-        prep.problem,
-        init_std,
-        np.asarray(tol, dtype),
+    opts = dict(
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         record_path=bool(trace),
     )
+    tol_arr = np.asarray(tol, dtype)
+    run = functools.partial(solve_jit, prep.problem, init_std, tol_arr, **opts)
     k = _progress.every(progress, max_steps)
     if not k:
-        return _warn_unconverged(result(prep, *run()))
+        res = result(prep, *run())
+        if init is not None and not bool(res.converged):
+            rerun = lambda: solve_jit(prep.problem, start(None, prep), tol_arr, **opts)  # noqa: E731
+            res = _restart_far(res, init, prep, rerun)
+        return _warn_unconverged(res)
     count, offset = float(data.stats.total_count()), float(prep.nll_offset)
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
         raw = _progress.run_chunks(run, k, bar, adaptive=progress is True)
@@ -313,6 +410,7 @@ def fit_many(
         >>> bool(np.allclose(res.mean, xs.mean(axis=1), atol=1e-8))
         True
     """
+    _validate.check_not_traced("fit_many", xs=xs, weights=weights, init=init)
     model = _check_options(
         model, max_steps, form, precondition, missing, tol=tol, optimizer=optimizer
     )
@@ -337,6 +435,7 @@ def fit_many(
         size = None if batch_size is None else int(batch_size)
         res = fit_model_many(data, model, batch_size=size, **common)
         return _warn_unconverged(res, batched=True)
+    _check_ridge(model, data, "xs", needed=False)
     if stats.incomplete:
         errors = pattern_errors(stats, model)
     else:
@@ -372,14 +471,16 @@ def fit_many(
     init_std = start(init, prep)
     first = jax.tree.map(lambda a: a[0], (prep.problem.spec, init_std))
     check_prior(*first)
-    state, final_nll = solve_many(
-        prep.problem,
-        init_std,
-        np.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype),
+    tol_arr = np.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype)
+    opts = dict(
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         batch_size=None if batch_size is None else int(batch_size),
     )
+    state, final_nll = solve_many(prep.problem, init_std, tol_arr, **opts)
+    if init is not None:
+        rerun = lambda: solve_many(prep.problem, start(None, prep), tol_arr, **opts)  # noqa: E731
+        state, final_nll = _restart_far_many(state, final_nll, init, prep, rerun, ~bad)
     res = result(prep, state, final_nll)
     if not bad.any():
         return _warn_unconverged(res, batched=True)

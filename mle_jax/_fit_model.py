@@ -9,12 +9,12 @@ every entry point; a batch of fits (``fit_many``) carries a leading axis on ever
 from __future__ import annotations
 
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _validate
 from ._batch import map_blocks
 from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
 from ._models import Layout, Model
@@ -456,7 +456,7 @@ def _warn_boundary(res: FitResult) -> None:
             f"boundary (Heywood) solutions in {members.size} of {at.shape[0]} fits (members "
             f"{members[:10].tolist()}); see res.boundary"
         )
-    warnings.warn(text, BoundaryWarning, stacklevel=4)
+    _validate.warn(text, BoundaryWarning)
 
 
 class BoundaryWarning(UserWarning):

@@ -13,7 +13,7 @@ import numpy as np
 from . import _validate
 from ._bijections import num_tril
 from ._objective import Spec
-from ._patterns import check_identified
+from ._patterns import check_identified, check_spread
 from ._standardise import Affine
 from .priors import LKJHalfNormal, NormalInverseWishart
 
@@ -142,7 +142,9 @@ class Gaussian:
             if count <= 0:
                 raise ValueError(f"{name} has no rows with an observed entry")
             if self.ridge == 0 and self.prior is None:
-                check_identified(stats, columns)
+                check_identified(stats, columns, name)
+                if self.fix_cov is None:
+                    check_spread(stats, columns, name)
             return
         count, d, ridge = float(stats.count), stats.mean.shape[-1], self.ridge
         if self.fix_cov is None and self.prior is None and self.covariance == "full":
@@ -160,8 +162,13 @@ class Gaussian:
         if self.covariance == "diag" and np.any(const):
             j = int(np.flatnonzero(const)[0])
             raise ValueError(
-                f"{name} column {label(j)} is constant (variance 0): a diagonal covariance "
-                "needs every column to vary; drop it, or pass ridge=... or a prior"
+                _validate.constant_message(
+                    f"{name} column {label(j)}",
+                    stats.mean,
+                    j,
+                    "a diagonal covariance needs every column to vary; drop it, or pass "
+                    "ridge=... or a prior",
+                )
             )
         if self.covariance == "spherical" and np.all(const):
             raise ValueError(f"{name} is constant (every variance is 0); pass ridge=... or a prior")

@@ -307,3 +307,29 @@ def _check_prior_value(spec: Spec, free: FreeParams) -> None:
             "the prior's log-density is not finite at the starting point; pass an init= "
             "inside its support"
         )
+    if spec.prior_fn is not None:  # the loop traces it: numpy or Python control flow fails there
+        _check_prior_traceable(spec, free)
+
+
+_TRACE_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _check_prior_traceable(spec: Spec, free: FreeParams) -> None:
+    """Trace the prior once (shapes only, nothing runs): a prior written with numpy, or with
+    Python ``if``/``float()`` on its arguments, gets a clear ``TypeError`` here instead of
+    a JAX tracer error from inside the compiled loop."""
+    try:
+        jax.eval_shape(lambda f: log_prior(spec, *mean_chol(spec, f)), free)
+    except _TRACE_ERRORS as err:
+        first = str(err).strip().splitlines()[0]
+        raise TypeError(
+            "the prior must be a pure JAX function: fit traces and differentiates it, and it "
+            f"converts a traced value to a concrete one ({type(err).__name__}: {first}). Write "
+            "it with jax.numpy (jnp.sum, jnp.log, jnp.linalg.slogdet, jax.scipy.stats ...) "
+            "instead of numpy, and with jnp.where instead of Python if/float() on its arguments"
+        ) from err

@@ -19,10 +19,12 @@ import numpy as np
 
 from ._fiml import _fiml_total, fiml_nll
 from ._types import ArrayLike
+from ._validate import constant_columns, constant_message
 
 __all__ = [
     "PatternStats",
     "check_identified",
+    "check_spread",
     "merge_pattern_stats",
     "missing_fraction",
     "pad_patterns",
@@ -288,7 +290,7 @@ def _label(j: int, columns) -> str:
     return f"column {j}" if columns is None else f"column {j} ({columns[j]!r})"
 
 
-def check_identified(ps: PatternStats, columns=None) -> None:
+def check_identified(ps: PatternStats, columns=None, name: str = "x") -> None:
     """Raise if the covariance is not identified by the observed entries.
 
     Every column must be observed in some row, and every pair of columns observed together
@@ -297,6 +299,7 @@ def check_identified(ps: PatternStats, columns=None) -> None:
     Args:
         ps: :class:`PatternStats`.
         columns: optional ``d`` column names for the message.
+        name: what the data are called in the message (``xs[k]`` for a member of a batch).
 
     Raises:
         ValueError: naming the column never observed or the pair never observed together.
@@ -308,14 +311,43 @@ def check_identified(ps: PatternStats, columns=None) -> None:
     fix = "drop one of them, or pass a ridge or a prior that identifies it"
     for j in range(d):
         if together[j, j] == 0:
-            raise ValueError(f"{_label(j, columns)} is never observed (all NaN); drop it")
+            raise ValueError(f"{name} {_label(j, columns)} is never observed (all NaN); drop it")
     for j in range(d):
         for k in range(j + 1, d):
             if together[j, k] == 0:
                 raise ValueError(
-                    f"{_label(j, columns)} and {_label(k, columns)} are never observed in the "
-                    f"same row, so their covariance is not identified; {fix}"
+                    f"{name} {_label(j, columns)} and {_label(k, columns)} are never observed in "
+                    f"the same row, so their covariance is not identified; {fix}"
                 )
+
+
+def check_spread(ps: PatternStats, columns=None, name: str = "x") -> None:
+    """Every column needs two observed rows and a spread: pooled over the patterns that
+    observe it (count, mean and scatter merged as in Chan's update), a constant column gets
+    the message a complete-data fit gives instead of a loop that cannot converge."""
+    mask = np.asarray(ps.mask, np.float64)
+    count = np.asarray(ps.count, np.float64)[:, None] * mask  # (P, d) rows observing j
+    seen = count.sum(0)
+    mean = np.asarray(ps.mean, np.float64)
+    with np.errstate(all="ignore"):
+        pooled = np.where(seen > 0, (count * mean).sum(0) / np.where(seen > 0, seen, 1), 0.0)
+        within = np.diagonal(np.asarray(ps.scatter, np.float64), axis1=-2, axis2=-1) * mask
+        scatter = (within + count * (mean - pooled) ** 2).sum(0)
+    for j in np.flatnonzero((seen > 0) & (seen < 2)):
+        raise ValueError(
+            f"{name} {_label(int(j), columns)} is observed in {seen[j]:g} row(s); a variance "
+            "needs at least 2: drop it, or pass a ridge or a prior"
+        )
+    const = constant_columns(pooled, np.diag(scatter), np.where(seen > 0, seen, 1.0))
+    for j in np.flatnonzero(const & (seen > 0)):
+        raise ValueError(
+            constant_message(
+                f"{name} {_label(int(j), columns)}",
+                pooled,
+                int(j),
+                "drop it, or pass a ridge or a prior",
+            )
+        )
 
 
 def start(ps: PatternStats, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:

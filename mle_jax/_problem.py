@@ -27,7 +27,7 @@ from ._statistics import Data, moments
 from ._types import HIGHEST, Estimate, Status
 from .stats import SuffStats
 
-__all__ = ["Prepared", "prepare", "result", "start"]
+__all__ = ["Prepared", "far_start", "prepare", "result", "start"]
 
 
 class Prepared(NamedTuple):
@@ -213,6 +213,58 @@ def start(init, prep: Prepared) -> FreeParams:
     mean_std, chol_std = affine.to_std(mean, chol)
     free = _free_params(prep.problem.spec, mean_std, chol_std)
     return FreeParams(*(np.asarray(a, prep.data.dtype) for a in free))
+
+
+# a user's start this far from the data is "far": a fit from it that does not converge is
+# restarted from the default start (fit, fit_many; docs/reliability.md, "Far starts")
+FAR_MEAN = 10.0  # standard deviations of the data
+FAR_COV = 1e4  # ratio of the start's variance to the data's, along any direction
+
+
+def far_start(init, prep: Prepared) -> tuple[np.ndarray, str]:
+    """Is the user's start far from the data? ``(far, how)``: ``far`` a bool per member
+    (``()`` for one fit), ``how`` the words for the first far member.
+
+    Far: the start's mean is more than ``FAR_MEAN`` of the data's standard deviations from
+    their mean, or its covariance is more than ``FAR_COV`` times wider or narrower than the
+    data's along some direction (eigenvalues of ``C^{-1/2} S0 C^{-1/2}``, ``C`` the data's
+    covariance plus the ridge; its diagonal where ``C`` is singular). Fixed parts of the model
+    are not compared.
+    """
+    stats, model = prep.data.stats, prep.model
+    d = stats.mean.shape[-1]
+    params = as_init(init, d)
+    xbar, cov = moments(stats)
+    cov = np.asarray(cov, np.float64) + model.ridge * np.eye(d)
+    mean0 = np.broadcast_to(params.mean, xbar.shape)
+    chol0 = np.broadcast_to(chol_from_raw(params.chol_raw), cov.shape)
+    with np.errstate(all="ignore"):
+        sd = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+        sd = np.where(sd > 0, sd, 1.0)
+        z = np.max(np.abs(mean0 - xbar) / sd, axis=-1)
+        try:
+            lc = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            lc = sd[..., None] * np.eye(d)
+        m = np.linalg.solve(lc, chol0)
+        w = np.linalg.eigvalsh(m @ np.swapaxes(m, -1, -2))
+    lo, hi = w[..., 0], w[..., -1]
+    far_mean = (z > FAR_MEAN) & (model.fix_mean is None)
+    far_cov = ((hi > FAR_COV) | ~(lo >= 1 / FAR_COV)) & (model.fix_cov is None)
+    far = far_mean | far_cov
+    how = ""
+    if np.any(far):
+        k = np.unravel_index(np.argmax(far), np.shape(far)) if np.ndim(far) else ()
+        parts = []
+        if far_mean[k]:
+            parts.append(f"its mean is {float(z[k]):.1e} standard deviations from the data's")
+        if far_cov[k]:
+            parts.append(
+                f"its covariance is {float(hi[k]):.1e} to {float(lo[k]):.1e} times the "
+                "data's along some directions"
+            )
+        how = " and ".join(parts)
+    return np.asarray(far), how
 
 
 def _free_params(spec, mean, chol) -> FreeParams:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _validate
 from . import constraints as C
 from ._models import Model, Report
 from ._sem_syntax import GROUP_EQUAL, Row, parse, partable, variables
@@ -242,10 +242,8 @@ class SEM(Model):
             )
         if holes and missing == "drop":
             keep = ~np.isnan(data).any(axis=1)
-            warnings.warn(
-                f"missing='drop': dropped {int((~keep).sum())} of {data.shape[0]} rows with NaN",
-                UserWarning,
-                stacklevel=4,
+            _validate.warn(
+                f"missing='drop': dropped {int((~keep).sum())} of {data.shape[0]} rows with NaN"
             )
             data, labels_col = data[keep], labels_col[keep]
         p, groups = len(self.observed), len(labels)

@@ -93,9 +93,14 @@ def collect(
         TypeError: not an array, non-numeric or complex data.
         ValueError: wrong shape, empty, bad weights, NaN/inf (with where), overflow.
     """
-    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a DataFrame; columns= renames
+    if _validate.is_pandas(x) and not batched:  # a DataFrame (or Series); columns= renames
+        x, names = _validate.from_pandas(x)
+        columns = names if columns is None else columns
+    elif hasattr(x, "columns") and hasattr(x, "to_numpy"):  # another DataFrame library
         columns = [str(c) for c in x.columns] if columns is None else columns
         x = x.to_numpy()
+    elif columns is None and not batched and _stream.is_stream(x):
+        x, columns = _stream.peek_columns(x)  # pd.read_csv(..., chunksize=): the header
     columns = None if columns is None else tuple(str(c) for c in columns)
     if isinstance(x, PatternStats) and not batched:  # a fit's own statistics (inference)
         return Data(PatternStats(*(np.asarray(a, np.float64) for a in x)), False,
@@ -189,9 +194,7 @@ def _reduce_holes(xs, weights, missing: str):
 
 
 def _warn_dropped(k: int, n: int, why: str) -> None:
-    import warnings
-
-    warnings.warn(f"dropped {k} of {n} rows that {why}", UserWarning, stacklevel=5)
+    _validate.warn(f"dropped {k} of {n} rows that {why}")
 
 
 def _stream_holes(x, weights, columns, missing: str) -> Data:
@@ -200,6 +203,7 @@ def _stream_holes(x, weights, columns, missing: str) -> Data:
     if weights is not None and not isinstance(x, np.memmap):
         raise ValueError("yield (x_chunk, w_chunk) pairs instead of passing weights=")
     total, d, univariate, dtype = None, None, None, None
+    rows = dropped = empty = 0
     for i, (chunk, w) in enumerate(_stream.chunks(x, weights)):
         chunk, uni = _validate.as_data(chunk, name=f"chunk {i}")
         block = np.asarray(chunk, np.float64)
@@ -210,13 +214,20 @@ def _stream_holes(x, weights, columns, missing: str) -> Data:
             raise ValueError(f"chunk {i} has {block.shape[1]} column(s); the first had {d}")
         if np.isinf(block).any():
             _validate.raise_nonfinite(block, name=f"chunk {i}")
+        rows += len(block)
         if missing == "drop":
             keep = ~np.isnan(block).any(axis=1)
+            dropped += int((~keep).sum())
             block, w = block[keep], None if w is None else np.asarray(w)[keep]
         if len(block) == 0:
             continue
-        ps, _ = pattern_stats(block, w)
+        ps, none = pattern_stats(block, w)
+        empty += none
         total = ps if total is None else merge_pattern_stats(total, ps)
+    if dropped:  # as for an array (_reduce_holes)
+        _warn_dropped(dropped, rows, "have a missing value (missing='drop')")
+    if empty:
+        _warn_dropped(empty, rows, "have no observed entry")
     if total is None or not np.sum(total.count) > 0:
         raise ValueError("x has no rows to fit (after dropping rows with missing values)")
     if missing == "drop" or np.all(total.mask > 0):
@@ -263,6 +274,7 @@ def _collect_batch(xs, weights, *, raw: bool, columns, missing: str) -> Data:
             rows = holes if univariate else holes.any(axis=-1)
             if missing == "drop":  # incomplete rows get weight 0
                 w = np.ones((batch, n)) if weights is None else np.asarray(weights, np.float64)
+                _warn_dropped_members(rows & (w > 0), "have a missing value (missing='drop')")
                 xs, weights = np.where(np.isnan(host), 0.0, host), np.where(rows, 0.0, w)
                 xs = xs[..., 0] if univariate else xs
             else:
@@ -306,11 +318,28 @@ def _check_batch_weights(weights, shape):
     return w
 
 
+def _warn_dropped_members(dropped: np.ndarray, why: str) -> None:
+    """One warning for the rows of a batch ``(B, n)`` that are dropped, naming the members."""
+    per = dropped.sum(axis=-1)
+    if per.any():
+        members = np.flatnonzero(per)
+        _validate.warn(
+            f"dropped {int(per.sum())} of {dropped.size} rows that {why}: "
+            + ", ".join(f"{int(per[k])} in xs[{k}]" for k in members[:10])
+            + (f" and {members.size - 10} more members" if members.size > 10 else "")
+        )
+
+
 def _batch_patterns(xs, weights) -> PatternStats:
     """Pattern statistics of each member, padded to one number of patterns (zero counts)."""
-    members = [
-        pattern_stats(x, None if weights is None else weights[k])[0] for k, x in enumerate(xs)
-    ]
+    members = []
+    for k, x in enumerate(xs):
+        try:
+            members.append(pattern_stats(x, None if weights is None else weights[k])[0])
+        except ValueError as err:
+            raise ValueError(f"xs[{k}]: {err}") from None
+    live = np.ones(xs.shape[:2], bool) if weights is None else np.asarray(weights) > 0
+    _warn_dropped_members(np.isnan(xs).all(axis=-1) & live, "have no observed entry")
     size = max(len(p.count) for p in members)
     padded = [pad_patterns(p, size) for p in members]
     return PatternStats(*(np.stack(parts) for parts in zip(*padded, strict=True)))

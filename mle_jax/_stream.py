@@ -20,6 +20,7 @@ to the file size (the kernel's page cache keeps them; nothing is lost).
 from __future__ import annotations
 
 import collections.abc
+import itertools
 import mmap
 from typing import Any
 
@@ -181,16 +182,36 @@ def chunks(x, weights=None, *, chunk_bytes: int | None = None):
             "weights= cannot be combined with an iterator of chunks; yield (x_chunk, w_chunk) "
             "pairs instead"
         )
-    for item in x:
+    for i, item in enumerate(x):
         chunk: Any = item
         w = None
         if isinstance(item, tuple) and len(item) == 2:
             chunk, w = item
-        if hasattr(chunk, "to_numpy") and not hasattr(chunk, "dtype"):
+        if _validate.is_pandas(chunk):  # nullable columns, text columns named
+            chunk = _validate.from_pandas(chunk, name=f"chunk {i}")[0]
+        elif hasattr(chunk, "to_numpy") and not hasattr(chunk, "dtype"):
             chunk = chunk.to_numpy()
         if isinstance(chunk, list):
             chunk = np.asarray(chunk)
         yield chunk, w
+
+
+def peek_columns(x):
+    """``(iterator, names)``: the column names of an iterator's first chunk when it is a
+    DataFrame (``pd.read_csv(..., chunksize=...)``), else ``None``; the iterator still yields
+    every chunk."""
+    if isinstance(x, np.memmap):
+        return x, None
+    it = iter(x)
+    try:
+        first = next(it)
+    except StopIteration:
+        return iter(()), None
+    chunk: Any = first[0] if isinstance(first, tuple) and len(first) == 2 else first
+    names = None
+    if hasattr(chunk, "columns") and hasattr(chunk, "to_numpy") and np.ndim(chunk) == 2:
+        names = [str(c) for c in chunk.columns]
+    return itertools.chain([first], it), names
 
 
 def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=None):

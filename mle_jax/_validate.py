@@ -7,10 +7,13 @@ finite is the array searched to say where.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import jax
 import numpy as np
+from jax.core import Tracer
 
 __all__ = [
     "as_data",
@@ -28,7 +31,42 @@ __all__ = [
     "check_columns",
     "check_dtype",
     "check_representable",
+    "check_not_traced",
+    "from_pandas",
+    "is_pandas",
+    "warn",
 ]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside ``mle_jax``: the caller's line,
+    whichever entry point (``fit``, ``fit_many``, ``missing.em``, inference) and however deep
+    inside the library the warning is raised (Python 3.12's ``skip_file_prefixes``, by hand)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def check_not_traced(where: str, **values) -> None:
+    """Refuse traced arguments: a driver (``fit``, ``fit_many``, ``missing.em``) reads its data
+    on the host and runs its own compiled loop, so it cannot run under ``jax.jit``/``vmap``/
+    ``grad``; say so, and name the pure functions that can."""
+    for name, value in values.items():
+        leaves = jax.tree.leaves(value) if name == "init" else [value]
+        if any(isinstance(a, Tracer) for a in leaves):
+            raise TypeError(
+                f"{where} was called with a traced {name} (inside jax.jit, jax.vmap, jax.grad "
+                f"or another JAX transformation). {where} is a driver: it checks and reduces the "
+                "data on the host and runs its own compiled loop, so call it outside the "
+                "transformation (mj.fit_many fits a batch of data sets in one compiled call). "
+                "To jit, vmap or differentiate a likelihood yourself, use the pure functions: "
+                "mj.nll(params, x), mj.stats.suff_stats(x), mj.missing.fiml_nll, "
+                "mj.likelihood.log_likelihood(x, mean, std)"
+            )
+
 
 # the loop keeps a (max_steps + 1,) loss history (and path) buffer of static size
 MAX_STEPS_LIMIT = 10**7
@@ -116,13 +154,48 @@ def check_dtype(x, name: str = "x"):
     if dtype.kind == "f" and dtype.itemsize < 4:
         return np.asarray(x, np.float32) if isinstance(x, np.ndarray) else x.astype(np.float32)
     if dtype.kind == "f" and dtype.itemsize > 8:
-        warnings.warn(
-            f"{name} has dtype {dtype}, which JAX does not support; it is computed in float64",
-            UserWarning,
-            stacklevel=4,
-        )
+        warn(f"{name} has dtype {dtype}, which JAX does not support; it is computed in float64")
         return np.asarray(x, np.float64)
     return x
+
+
+def is_pandas(x) -> bool:
+    """``x`` is a pandas DataFrame or Series (pandas is not imported to find out)."""
+    return type(x).__module__.split(".")[0] == "pandas" and hasattr(x, "to_numpy")
+
+
+def from_pandas(x, name: str = "x"):
+    """A pandas DataFrame or Series as a numpy array, and its column names (``None`` for a
+    Series).
+
+    Nullable columns (``Float64``, ``Int64``, ...; what ``df.convert_dtypes()`` gives) become
+    floats with ``pd.NA`` as NaN, which ``missing=`` then handles as usual. A column that is
+    not numeric (text, categorical, boolean, dates) is named in a ``TypeError`` with the fix.
+    Plain numpy-backed numeric frames are converted as before (``df.to_numpy()``).
+    """
+    import pandas as pd
+
+    frame = x.to_frame() if isinstance(x, pd.Series) else x
+    dtypes = list(frame.dtypes.items())
+    bad = [
+        (c, dt)
+        for c, dt in dtypes
+        if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)
+    ]
+    if bad:
+        listed = ", ".join(f"{c!r} ({dt})" for c, dt in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise TypeError(
+            f"{name} has {len(bad)} column(s) that are not numbers: {listed}{more}. mle_jax "
+            "fits numeric columns: select them with df.select_dtypes('number'), or encode a "
+            "categorical or text column as numbers first"
+        )
+    columns = None if isinstance(x, pd.Series) else [str(c) for c in frame.columns]
+    if all(isinstance(dt, np.dtype) for _, dt in dtypes):
+        return x.to_numpy(), columns
+    kinds = [np.dtype(getattr(dt, "numpy_dtype", np.float64)) for _, dt in dtypes]
+    dtype = np.result_type(*kinds, np.float32)  # floats: room for NaN where pd.NA was
+    return x.to_numpy(dtype=dtype, na_value=np.nan), columns
 
 
 def check_representable(stats, dtype, name: str = "x") -> None:
@@ -178,11 +251,9 @@ def as_data(x, name: str = "x"):
     if x.shape[0] == 0 or (x.ndim == 2 and x.shape[1] == 0):
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
     if dtype == np.float64 and not x64_enabled():
-        warnings.warn(
+        warn(
             f"{name} is float64 but JAX's x64 mode is off, so it will be computed in float32; "
-            "enable it with jax.config.update('jax_enable_x64', True) or JAX_ENABLE_X64=1",
-            UserWarning,
-            stacklevel=3,
+            "enable it with jax.config.update('jax_enable_x64', True) or JAX_ENABLE_X64=1"
         )
     return x, x.ndim == 1
 
@@ -223,7 +294,26 @@ def check_weights(weights, n: int):
         raise ValueError(f"weights must be non-negative; {int((w < 0).sum())} are negative")
     if not np.any(w > 0):
         raise ValueError("weights are all zero: there is no data to fit")
+    _check_weight_range(np.asarray(w, np.float64))
     return weights
+
+
+def _check_weight_range(w: np.ndarray) -> None:
+    """One weight so large that the others vanish beside it in float64 sums: the data would
+    look like a single row (and be called constant); name the row instead."""
+    i = int(np.argmax(w))
+    rest = float(np.sum(np.delete(w, i)))
+    eps = float(np.finfo(np.float64).eps)
+    if 0 < rest <= eps * w[i]:
+        others = int(np.count_nonzero(w > 0)) - 1
+        raise ValueError(
+            f"weights: row {i} has weight {w[i]:.1e}, and the other {others} row(s) with a "
+            f"positive weight {rest:.1e} together, below float64's precision next to it "
+            f"(ratio {rest / w[i]:.1e} < eps = {eps:.1e}): in the weighted sums they vanish, "
+            "so the data would be that one row. Weights are frequency weights (how often each "
+            "row counts); check them (a weight this large is usually a bug), or cap them so "
+            "that the largest is at most ~1e12 times the others"
+        )
 
 
 def check_enough_samples(count: float, d: int, ridge: float, name: str = "x") -> None:
@@ -255,6 +345,24 @@ def constant_columns(mean, scatter, count) -> np.ndarray:
     return std <= 8 * eps * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
 
 
+def constant_message(where: str, mean, j: int, remedy: str) -> str:
+    """The message for a column whose variance is 0 in float64: constant, or so small that
+    its squares underflow (values below ~1e-154 have a variance below the smallest normal;
+    below ~1e-162 it rounds to 0) -- then say so, and how to rescale."""
+    m = abs(float(np.asarray(mean, np.float64).reshape(-1)[j]))
+    tiny = float(np.finfo(np.float64).tiny)
+    if 0 < m < 4 * np.sqrt(tiny):
+        power = -int(np.floor(np.log10(m)))
+        return (
+            f"{where} has variance 0 in float64, but its values are tiny (mean {m:.1e}): "
+            f"their squares underflow float64 (smallest normal {tiny:.1e}), so the data may "
+            f"vary below what float64 can square. Rescale it, e.g. x * 1e{power} (and scale "
+            f"the answer back: mean / 1e{power}, cov / 1e{2 * power}); if it is constant, "
+            f"{remedy}"
+        )
+    return f"{where} is constant (variance 0); {remedy}"
+
+
 def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = "x") -> None:
     """Name constant, duplicated or linearly dependent columns (unless ``ridge > 0``).
 
@@ -280,7 +388,7 @@ def check_scatter(mean, scatter, count, ridge: float, columns=None, name: str = 
                 f"precision of its offset ({float(np.asarray(mean).reshape(-1)[j]):.6e}); "
                 f"subtract the offset first, or {remedy}"
             )
-        raise ValueError(f"{name} {what} {label(j)} is constant (variance 0); {remedy}")
+        raise ValueError(constant_message(f"{name} {what} {label(j)}", mean, int(j), remedy))
     if d == 1:
         return
     corr = scatter / np.outer(std, std) / count

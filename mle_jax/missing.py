@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import _validate
 from ._bijections import MvnParams, raw_from_chol
 from ._fiml import fiml_nll
 from ._missing_em import em as _em
@@ -108,6 +109,7 @@ def em(x, *, weights=None, max_iter: int = 100_000, tol: float = 1e-12, columns=
         >>> [round(float(v), 3) for v in res.mean]
         [14.722, 49.333]
     """
+    _validate.check_not_traced("missing.em", x=x, weights=weights)
     model = Gaussian()
     data = collect(x, weights, columns=columns, missing="fiml")
     data = data._replace(stats=data.stats.as_patterns())  # no NaN: one complete pattern

@@ -32,20 +32,46 @@ def _close(res, x, rtol):
 # ------------------------------------------------------------- reported cases, one test each
 
 
-def test_far_mean_start_never_converges_in_place():
-    with pytest.warns(mj.ConvergenceWarning):
-        res = mj.fit(X, init=(np.full(3, 1e10), np.eye(3)), max_steps=STEPS)
-    assert not bool(res.converged)
+@pytest.mark.parametrize(
+    "init, how",
+    [
+        ((np.full(3, 1e10), np.eye(3)), r"its mean is .*e\+10 standard deviations"),
+        ((np.zeros(3), 1e200 * np.eye(3)), r"its covariance is .*e\+200 to"),
+        ((np.zeros(3), 1e-200 * np.eye(3)), r"its covariance is .*e-20\d times"),
+    ],
+)
+def test_far_start_is_restarted_from_the_default_start(init, how):
+    # was: max_steps (or non-finite) with a ConvergenceWarning; now the answer, and why
+    with pytest.warns(UserWarning, match=f"init is far from the data \\({how}.*restarted") as rec:
+        res = mj.fit(X, init=init, max_steps=STEPS)
+    assert bool(res.converged) and rec[0].filename == __file__
+    _close(res, X, 1e-6)
 
 
-def test_huge_cov_start_never_converges_in_place():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = mj.fit(X, init=(np.zeros(3), 1e200 * np.eye(3)), max_steps=STEPS)
-    if bool(res.converged):
-        _close(res, X, 1e-6)
-    else:
-        assert any(issubclass(w.category, mj.ConvergenceWarning) for w in caught)
+def test_far_start_of_a_member_is_restarted():
+    means, covs = np.stack([np.full(3, 1e10), np.zeros(3)]), np.stack([np.eye(3)] * 2)
+    with pytest.warns(UserWarning, match=r"for 1 member\(s\).*members \[0\]\) were restarted"):
+        res = mj.fit_many(np.stack([X, X]), init=(means, covs), max_steps=STEPS)
+    assert bool(np.all(res.converged))
+    _close(res[0], X, 1e-6)
+
+
+@pytest.fixture(scope="module")
+def unconverged():
+    with pytest.warns(mj.ConvergenceWarning):  # tol > 0 that no fit meets
+        return mj.fit(X, tol=1e-300, max_steps=STEPS)
+
+
+def test_profile_interval_of_an_unconverged_fit_is_refused(unconverged):
+    # was (-1.4e8, 1.4e8) with two warnings
+    with pytest.raises(ValueError, match="profile_interval needs a fit that converged"):
+        mj.inference.profile_interval(unconverged, "mean[0]")
+
+
+def test_inference_warning_points_at_the_callers_line(unconverged):
+    with pytest.warns(mj.ConvergenceWarning, match="standard errors of the fit") as rec:
+        mj.standard_errors(unconverged)
+    assert [w.filename for w in rec] == [__file__]
 
 
 def test_tol_inf_rejected():

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _validate
 from .._batch import default_block
 from .._fit import _model_options
 from .._fit_model import fit_model_many
@@ -200,9 +201,7 @@ def bootstrap(
     lower = np.percentile(good, tail, axis=0) if len(good) else nan
     upper = np.percentile(good, 100.0 - tail, axis=0) if len(good) else nan
     if not ok.all():
-        warnings.warn(
-            f"{int((~ok).sum())} of {n} bootstrap refits did not converge; they are left out",
-            UserWarning,
-            stacklevel=2,
+        _validate.warn(
+            f"{int((~ok).sum())} of {n} bootstrap refits did not converge; they are left out"
         )
     return Bootstrap(names, values, status, admissible, se, lower, upper, float(level))

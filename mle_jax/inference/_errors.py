@@ -14,7 +14,6 @@ is rebuilt from ``result.stats``: no data are needed, and a batch of fits is one
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
+from .. import _validate
 from .._batch import default_block, map_blocks
 from .._fiml import fiml_information
 from .._objective import count, free_from_mean_cov, mean_chol, penalty
@@ -201,11 +201,10 @@ def warn_unconverged(result, what: str) -> None:
     converged = np.asarray(result.converged)
     if not converged.all():
         which = "the fit" if converged.ndim == 0 else f"{int((~converged).sum())} fit(s)"
-        warnings.warn(
+        _validate.warn(
             f"{what} of {which} that did not converge: the point is not a stationary point, "
             "so the numbers describe the wrong place; refit with more max_steps",
             ConvergenceWarning,
-            stacklevel=3,
         )
 
 

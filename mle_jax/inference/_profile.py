@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _validate
 from .._fit_model import _hold, _nll, _solve_bounded
 from .._objective import objective
 from .._solve import default_optimizer, default_tol, solve_jit
@@ -153,10 +153,9 @@ def profile_nll(
     prof = _Profiler(result, param, optimizer, max_steps, tol)
     out = np.array([prof(float(v)) for v in np.atleast_1d(np.asarray(values, np.float64))])
     if prof.unconverged:
-        warnings.warn(
+        _validate.warn(
             f"{prof.unconverged} inner profile fit(s) stopped before converging",
             ConvergenceWarning,
-            stacklevel=2,
         )
     return out
 
@@ -214,7 +213,12 @@ def profile_interval(
     Returns:
         ``(lower, upper)`` floats in the user's units (an end is ``-inf``/``inf``, or 0 for a
         variance, where the profile never crosses the threshold).
+
+    Raises:
+        ValueError: the fit did not converge (an interval is built around the MLE), or
+            ``param`` is not a parameter of the fit.
     """
+    _refuse_unconverged(result)
     if result.layout is not None:  # a Model fit: parameters by their names
         return model_profile_interval(
             result, param, level=level, optimizer=optimizer, max_steps=max_steps, tol=tol
@@ -255,12 +259,24 @@ def profile_interval(
             end = (0.0 if log_scale else -math.inf) if sign < 0 else math.inf
         ends.append(end)
     if prof.unconverged:
-        warnings.warn(
+        _validate.warn(
             f"{prof.unconverged} inner profile fit(s) stopped before converging",
             ConvergenceWarning,
-            stacklevel=2,
         )
     return ends[0], ends[1]
+
+
+def _refuse_unconverged(result) -> None:
+    """A profile interval is the set around the MLE where the likelihood ratio stays below
+    chi2_1: around a point that is not the MLE it has no meaning (and its search runs off)."""
+    if np.ndim(result.converged) == 0 and not bool(result.converged):
+        raise ValueError(
+            "profile_interval needs a fit that converged: this one stopped with status "
+            f"{Status.name(result.status)} after {int(result.num_steps)} steps (gradient norm "
+            f"{float(result.grad_norm):.2e}), so its point is not the maximum-likelihood "
+            "estimate and an interval around it has no meaning. Refit until res.converged is "
+            "True (raise max_steps, loosen tol, or pass another init or optimizer)"
+        )
 
 
 def model_profile_interval(
@@ -269,6 +285,7 @@ def model_profile_interval(
     """Profile-likelihood interval of one named parameter of a :class:`~mle_jax.Model` fit
     (see :func:`~mle_jax.inference.profile_interval`): the other parameters are refitted with
     this one held, and the ends are where twice the NLL rises by ``chi2_1(level)``."""
+    _refuse_unconverged(result)
     names = list(result.names)
     if name not in names:
         raise ValueError(f"unknown parameter {name!r}; the fit's parameters are {names}")
