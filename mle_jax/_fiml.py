@@ -24,7 +24,7 @@ triangular solve, no per-pattern shapes or branches (jit, vmap and grad compose)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +37,14 @@ from ._types import HIGHEST
 if TYPE_CHECKING:
     from ._patterns import PatternStats
 
-__all__ = ["fiml_information", "fiml_nll", "masked_cov"]
+__all__ = [
+    "PatternWhitening",
+    "fiml_information",
+    "fiml_nll",
+    "fiml_nll_whitened",
+    "masked_cov",
+    "whiten_patterns",
+]
 
 
 def masked_cov(cov: jax.Array, mask: jax.Array) -> jax.Array:
@@ -183,3 +190,129 @@ def fiml_information(mean: jax.Array, cov: jax.Array, ps: PatternStats) -> jax.A
     y = g[cols * d + rows] + jnp.swapaxes(g[rows * d + cols], 1, 2)
     h_ss = (y[:, rows, cols] + y[:, cols, rows]) * half[:, None] * half[None, :]
     return jnp.block([[h_mm, h_ms], [h_ms.T, h_ss]])
+
+
+# ------------------------------------------------------------ whitened per pattern (fit)
+
+
+class PatternWhitening(NamedTuple):
+    """Pattern statistics whitened per pattern on the host, for the fit's objective.
+
+    With ``F`` the map from the optimiser's coordinates to those of the (column-scaled)
+    statistics and ``Sigma0 = F F^T`` the preconditioner's covariance, pattern ``p``'s
+    observed block is whitened by ``W_p = M_p chol(Sigma0_p)^{-1}`` (``Sigma0_p`` is
+    ``Sigma0_oo`` padded with identity; ``W_p`` is zero on the missing rows). Its rows then
+    see the mean ``H_p mu`` and covariance ``H_p C H_p^T`` (``H_p = W_p F``, orthonormal
+    rows) of an optimiser-coordinate ``(mu, C)``: numbers near 1 wherever the fit is near the
+    preconditioner, however ill-conditioned the data, so float32 keeps its digits. The
+    whitened NLL differs from the NLL of the statistics by ``sum_p n_p log|chol(Sigma0_p)|``
+    (a constant: :func:`whiten_patterns` returns it).
+
+    Attributes:
+        h: ``(..., P, d, d)`` ``H_p``.
+        mean: ``(..., P, d)`` ``W_p xbar_p``.
+        scatter: ``(..., P, d, d)`` ``W_p S_p W_p^T``.
+    """
+
+    h: Any
+    mean: Any
+    scatter: Any
+
+
+def whiten_patterns(ps: PatternStats, factor) -> tuple[PatternWhitening, np.ndarray]:
+    """Host float64 :class:`PatternWhitening` of ``ps`` for the map ``factor`` ``F``.
+
+    Args:
+        ps: pattern statistics ``(..., P, ...)`` (host).
+        factor: ``(..., d, d)`` ``F`` (lower triangular), or ``None`` for the identity.
+
+    Returns:
+        ``(whitening, constant)``: the whitened statistics and ``(...)`` the NLL constant
+        ``sum_p n_p log|chol(Sigma0_p)|`` (float64).
+    """
+    mask = np.asarray(ps.mask, np.float64)
+    d = mask.shape[-1]
+    f = np.eye(d) if factor is None else np.asarray(factor, np.float64)
+    f = f[..., None, :, :]  # one per member, shared by its patterns
+    sigma0 = f @ np.swapaxes(f, -1, -2)
+    masked = sigma0 * mask[..., :, None] * mask[..., None, :] + (1.0 - mask)[..., None] * np.eye(d)
+    chol = np.linalg.cholesky(masked)
+    w = mask[..., :, None] * np.linalg.inv(chol)  # zero rows where missing
+    logdet = np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    constant = np.sum(np.asarray(ps.count, np.float64) * logdet, axis=-1)
+    wt = np.swapaxes(w, -1, -2)
+    white = PatternWhitening(
+        w @ f,
+        (w @ np.asarray(ps.mean, np.float64)[..., None])[..., 0],
+        w @ np.asarray(ps.scatter, np.float64) @ wt,
+    )
+    return white, constant
+
+
+def fiml_nll_whitened(mean, chol, mask, count, white: PatternWhitening) -> jax.Array:
+    """The FIML NLL of :func:`fiml_nll` from whitened statistics, less their constant.
+
+    Args:
+        mean: ``(d,)`` optimiser-coordinate mean.
+        chol: ``(d, d)`` optimiser-coordinate Cholesky factor.
+        mask, count: ``(P, d)``, ``(P,)`` of the pattern statistics.
+        white: :class:`PatternWhitening` of them.
+
+    Returns:
+        ``()`` total NLL minus the constant of :func:`whiten_patterns`.
+    """
+    cov = jnp.matmul(chol, chol.T, precision=HIGHEST)
+    dtype = cov.dtype
+    return _fiml_total_h(
+        mean, cov, jnp.asarray(white.h, dtype), jnp.asarray(mask, dtype),
+        jnp.asarray(count, dtype), jnp.asarray(white.mean, dtype),
+        jnp.asarray(white.scatter, dtype),
+    )  # fmt: skip
+
+
+def _fiml_parts_h(mean, cov, h, mask, xbar):
+    """:func:`_fiml_parts` where pattern ``p`` sees ``(H_p mean, H_p cov H_p^T)``."""
+    d = mean.shape[-1]
+    hc = jnp.matmul(h, cov, precision=HIGHEST)
+    sigma = jnp.matmul(hc, jnp.swapaxes(h, -1, -2), precision=HIGHEST)
+    sigma = 0.5 * (sigma + jnp.swapaxes(sigma, -1, -2)) + jax.vmap(jnp.diag)(1 - mask)
+    chol = jnp.linalg.cholesky(sigma)
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=cov.dtype), sigma.shape)
+    linv = solve_triangular(chol, eye, lower=True)
+    k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
+    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    r = mask * (xbar - jnp.einsum("pij,j->pi", h, mean, precision=HIGHEST))
+    kr = jnp.einsum("pij,pj->pi", k, r, precision=HIGHEST)
+    return k, logdet, r, kr, hc
+
+
+@jax.custom_jvp
+def _fiml_total_h(mean, cov, h, mask, count, xbar, scatter):
+    k, logdet, r, kr, _ = _fiml_parts_h(mean, cov, h, mask, xbar)
+    return jnp.sum(_fiml_per_pattern(mask, count, scatter, k, logdet, r, kr))
+
+
+@_fiml_total_h.defjvp
+def _fiml_total_h_jvp(primals, tangents):
+    """As :func:`_fiml_total_jvp`, chained through ``H_p``: with ``G_p`` the derivative in
+    pattern ``p``'s covariance and ``g_p`` in its mean, ``d/dcov = sum_p H_p^T G_p H_p``,
+    ``d/dmean = sum_p H_p^T g_p`` and ``d/dH_p = 2 G_p H_p cov + g_p mean^T``."""
+    mean, cov, h, mask, count, xbar, scatter = primals
+    k, logdet, r, kr, hc = _fiml_parts_h(mean, cov, h, mask, xbar)
+    value = jnp.sum(_fiml_per_pattern(mask, count, scatter, k, logdet, r, kr))
+    prec = k * mask[:, :, None] * mask[:, None, :]
+    psp = jnp.matmul(jnp.matmul(prec, scatter, precision=HIGHEST), prec, precision=HIGHEST)
+    nkr = count[:, None] * kr
+    g_sigma = 0.5 * (
+        count[:, None, None] * prec - psp - nkr[:, :, None] * kr[:, None, :]
+    )  # (P, d, d)
+    g_mu = -nkr  # (P, d), in the pattern's coordinates
+    ht = jnp.swapaxes(h, -1, -2)
+    g_cov = jnp.sum(jnp.matmul(jnp.matmul(ht, g_sigma, precision=HIGHEST), h), axis=0)
+    g_mean = jnp.einsum("pji,pj->i", h, g_mu, precision=HIGHEST)
+    g_h = 2.0 * jnp.matmul(g_sigma, hc, precision=HIGHEST) + g_mu[:, :, None] * mean[None, None]
+    g_count = 0.5 * (jnp.sum(mask, -1) * LOG2PI + logdet + jnp.sum(r * kr, axis=-1))
+    mean_t, cov_t, h_t, _, count_t, xbar_t, scatter_t = tangents
+    grads = (g_mean, g_cov, g_h, g_count, nkr, 0.5 * k)
+    terms = zip(grads, (mean_t, cov_t, h_t, count_t, xbar_t, scatter_t), strict=True)
+    return value, jnp.sum(jnp.stack([jnp.sum(g * t) for g, t in terms]))

@@ -17,12 +17,13 @@ import optax
 
 from . import _progress, _validate
 from ._batch import default_block, member_errors, pattern_errors, solve_many
+from ._bijections import MvnParams, raw_from_chol
 from ._fit_model import fit_model, fit_model_many
 from ._model import PRECONDITIONS, Gaussian
 from ._models import Model
 from ._objective import check_prior
 from ._patterns import PatternStats
-from ._problem import far_start, prepare, result, start
+from ._problem import best_point, far_start, prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
 from ._statistics import MISSING, collect, moments
@@ -204,6 +205,27 @@ def _restart_far_many(state, final_nll, init, prep, rerun, keep):
     return jax.tree.map(pick, state, state2, is_leaf=lambda a: a is None), pick(final_nll, nll2)
 
 
+_FIRST_LEG_TOL = 1e-3  # the first leg of a float32 FIML fit: a preconditioner's digits
+
+
+def _two_legs(data, precondition: str, tol: float) -> bool:
+    """Fit float32 FIML in two legs, the second whitened at the point the first reached?
+
+    Pattern statistics are whitened by the preconditioner's covariance (``_fiml``), and the
+    float32 noise in the NLL's gradient grows with how far the fit is from it: from a
+    preconditioner of a few EM steps on flat, nearly collinear data (``missvals``) the
+    gradient stalls near 3e-4, above the default ``tol``. Whitened at a point with a
+    gradient of ``_FIRST_LEG_TOL``, the noise is float32's own (~1e-7;
+    ``docs/reliability.md``, "float32"). float64 has digits to spare.
+    """
+    return (
+        data.stats.incomplete
+        and np.dtype(data.dtype) == np.float32
+        and precondition == "whiten"
+        and tol < _FIRST_LEG_TOL
+    )
+
+
 def fit(
     x,
     model: Gaussian | Model | None = None,
@@ -331,18 +353,32 @@ def fit(
     check_prior(prep.problem.spec, init_std)
     dtype = data.dtype
     tol = default_tol(dtype) if tol is None else float(tol)
-    opts = dict(
+    solver = functools.partial(
+        solve_jit,
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         record_path=bool(trace),
     )
     tol_arr = np.asarray(tol, dtype)
-    run = functools.partial(solve_jit, prep.problem, init_std, tol_arr, **opts)
+    run = functools.partial(solver, prep.problem, init_std, tol_arr)
     k = _progress.every(progress, max_steps)
+    if not k and _two_legs(data, precondition, tol):
+        # float32 FIML: a first leg to _FIRST_LEG_TOL, a second whitened where it stopped
+        state, _ = solver(prep.problem, init_std, np.asarray(_FIRST_LEG_TOL, dtype))
+        if int(state.status) != Status.NONFINITE:
+            mean, chol = best_point(prep, state)
+            cov = chol @ np.swapaxes(chol, -1, -2)
+            prep = prepare(data, model, precondition, around=(mean, cov))
+            init_std = start(MvnParams(mean, raw_from_chol(chol)), prep)
+            steps = state.step
+            state, final_nll = solver(prep.problem, init_std, np.asarray(tol, dtype))
+            return _warn_unconverged(
+                result(prep, state._replace(step=state.step + steps), final_nll)
+            )
     if not k:
         res = result(prep, *run())
         if init is not None and not bool(res.converged):
-            rerun = lambda: solve_jit(prep.problem, start(None, prep), tol_arr, **opts)  # noqa: E731
+            rerun = lambda: solver(prep.problem, start(None, prep), tol_arr)  # noqa: E731
             res = _restart_far(res, init, prep, rerun)
         return _warn_unconverged(res)
     count, offset = float(data.stats.total_count()), float(prep.nll_offset)
@@ -471,15 +507,26 @@ def fit_many(
     init_std = start(init, prep)
     first = jax.tree.map(lambda a: a[0], (prep.problem.spec, init_std))
     check_prior(*first)
-    tol_arr = np.asarray(default_tol(data.dtype) if tol is None else float(tol), data.dtype)
-    opts = dict(
+    solver = functools.partial(
+        solve_many,
         optimizer=default_optimizer() if optimizer is None else optimizer,
         max_steps=int(max_steps),
         batch_size=None if batch_size is None else int(batch_size),
     )
-    state, final_nll = solve_many(prep.problem, init_std, tol_arr, **opts)
+    tol = default_tol(data.dtype) if tol is None else float(tol)
+    steps = 0
+    if _two_legs(data, precondition, tol):  # as fit: float32 FIML, re-whitened once
+        state, _ = solver(prep.problem, init_std, np.asarray(_FIRST_LEG_TOL, data.dtype))
+        mean, chol = best_point(prep, state)
+        if np.all(np.isfinite(chol)) and np.all(np.isfinite(mean)):
+            cov = chol @ np.swapaxes(chol, -1, -2)
+            prep = prepare(data, model, precondition, around=(mean, cov))
+            init_std = start(MvnParams(mean, raw_from_chol(chol)), prep)
+            steps = state.step
+    state, final_nll = solver(prep.problem, init_std, np.asarray(tol, data.dtype))
+    state = state._replace(step=state.step + steps)
     if init is not None:
-        rerun = lambda: solve_many(prep.problem, start(None, prep), tol_arr, **opts)  # noqa: E731
+        rerun = lambda: solver(prep.problem, start(None, prep), np.asarray(tol, data.dtype))  # noqa: E731
         state, final_nll = _restart_far_many(state, final_nll, init, prep, rerun, ~bad)
     res = result(prep, state, final_nll)
     if not bad.any():

@@ -18,7 +18,12 @@ from ._fiml import masked_cov
 from ._patterns import PatternStats
 from ._types import HIGHEST
 
-__all__ = ["EMResult", "em", "em_step", "monotone_mle"]
+__all__ = ["EMResult", "em", "em_step", "em_tol", "monotone_mle"]
+
+
+def em_tol(dtype) -> float:
+    """EM's default bound on the remaining error: 1e-12 (float64), 1e-5 (float32)."""
+    return 1e-12 if np.dtype(dtype) == np.float64 else 1e-5
 
 
 class EMResult(NamedTuple):

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
+from ._fiml import fiml_nll_whitened
 from ._nll import mean_nll, ridge_penalty
 from ._types import ArrayLike
 
@@ -117,6 +118,9 @@ class Problem(NamedTuple):
         precond: ``None``, or an affine map (zero shift) from the optimiser's coordinates to
             those of ``stats``: pattern statistics can only be scaled per column, so the rest
             of the whitening acts on the parameters.
+        white: ``None``, or the :class:`~mle_jax._fiml.PatternWhitening` of pattern
+            statistics, from which the data NLL is evaluated (less a constant, which the
+            caller adds to the NLL offset; ``precond`` is built in).
     """
 
     stats: Any
@@ -125,6 +129,7 @@ class Problem(NamedTuple):
     ridge: Any
     spec: Spec
     precond: Any = None
+    white: Any = None
 
 
 # ----------------------------------------------------------------------------- pure maps
@@ -188,7 +193,11 @@ def _in_data_units(mean, chol, problem: Problem):
 
 
 def data_nll(mean, chol, problem: Problem) -> jax.Array:
-    """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)``."""
+    """Total NLL of the problem's statistics at optimiser-coordinate ``(mean, chol)`` (less
+    the constant of ``problem.white``, if any)."""
+    if problem.white is not None:
+        st = problem.stats
+        return fiml_nll_whitened(mean, chol, st.mask, st.count, problem.white)
     mean, chol = _in_data_units(mean, chol, problem)
     return problem.stats.nll(mean, chol)
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._bijections import MvnParams, chol_from_raw, raw_from_chol
+from ._fiml import whiten_patterns
 from ._missing_em import em
 from ._model import Gaussian
 from ._objective import FreeParams, Problem
@@ -27,7 +28,7 @@ from ._statistics import Data, moments
 from ._types import HIGHEST, Estimate, Status
 from .stats import SuffStats
 
-__all__ = ["Prepared", "far_start", "prepare", "result", "start"]
+__all__ = ["Prepared", "best_point", "far_start", "prepare", "result", "start"]
 
 
 class Prepared(NamedTuple):
@@ -49,19 +50,23 @@ class Prepared(NamedTuple):
     nll_offset: np.ndarray
 
 
-def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepared:
+def prepare(data: Data, model: Gaussian, precondition: str = "whiten", around=None) -> Prepared:
     """The standardised :class:`Problem` of checked data under ``model``.
 
     Complete statistics are mapped by the whole standardiser ``A``. Pattern statistics of
     incomplete data can only be mapped column by column (an observed sub-vector of ``A^{-1} x``
     would need the missing entries), so they are scaled by ``D = diag(row norms of A)`` and
     the rest, ``D^{-1} A``, preconditions the parameters instead (``Problem.precond``).
+    ``around``: ``(mean, cov)`` in user units (host float64, batch axes first) to build
+    the standardiser from instead of the data's moments (a restart, :func:`best_point`).
     """
     stats, dtype = data.stats, data.dtype
     d = stats.mean.shape[-1]
     model.check_dim(d, data.univariate)
     mean0, cov0 = moments(stats)
-    if stats.incomplete and precondition == "whiten":
+    if around is not None:
+        mean0, cov0 = around
+    elif stats.incomplete and precondition == "whiten":
         mean0, cov0 = _em_moments(stats, mean0, cov0)
     affine = model.standardiser(mean0, cov0, precondition)
     cast = lambda a: np.asarray(a, dtype)  # noqa: E731  (host arrays: jit transfers them)
@@ -74,10 +79,16 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
         if not np.array_equal(factor, np.broadcast_to(np.eye(d), factor.shape)):
             zero = np.zeros_like(affine.shift)
             precond = jax.tree.map(cast, Affine(zero, factor, np.linalg.inv(factor)))
-        scaled = data_map.patterns_to_std(stats)
-        std_stats = jax.tree.map(cast, pad_patterns(scaled))
+        padded = pad_patterns(data_map.patterns_to_std(stats))
+        std_stats = jax.tree.map(cast, padded)
+        # each pattern whitened on the host in float64 by the preconditioner's covariance:
+        # the loop's numbers are near 1 however ill-conditioned the data (float32 keeps its
+        # digits); the NLL's constant goes to the offset
+        white, constant = whiten_patterns(padded, None if precond is None else factor)
+        white = jax.tree.map(cast, white)
     else:
         std_stats = SuffStats(*(cast(a) for a in affine.stats_to_std(stats)))
+        white, constant = None, 0.0
     x = None
     if data.x is not None:  # form="raw": the data themselves, on their devices
         inv_t = cast(np.swapaxes(affine.inverse, -1, -2))
@@ -91,8 +102,9 @@ def prepare(data: Data, model: Gaussian, precondition: str = "whiten") -> Prepar
     if spec.prior_data is not None and batch:  # one prior for every member
         prior = jax.tree.map(lambda a: jnp.broadcast_to(a, (*batch, *a.shape)), spec.prior_data)
         spec = dataclasses.replace(spec, prior_data=prior)
-    problem = Problem(std_stats, x, data.weights, ridge, spec, precond)
-    return Prepared(problem, affine, data, model, data_map.nll_offset(stats.observed_counts()))
+    problem = Problem(std_stats, x, data.weights, ridge, spec, precond, white)
+    offset = data_map.nll_offset(stats.observed_counts()) + constant
+    return Prepared(problem, affine, data, model, offset)
 
 
 # at most 20 EM steps, fewer once EM's own error estimate is below 1e-3 (a whitening needs a
@@ -295,16 +307,21 @@ def _estimate(mean, cov, dtype, univariate) -> Estimate:
     return Estimate(*(np.asarray(a, dtype) for a in (mean, cov, std)))
 
 
+def best_point(prep: Prepared, state) -> tuple[np.ndarray, np.ndarray]:
+    """The loop's best point in user units, host float64: ``(mean (..., d), chol (..., d, d))``."""
+    best = state.best
+    return prep.affine.from_std(
+        np.asarray(best.mean, np.float64), chol_from_raw(np.asarray(best.chol_raw, np.float64))
+    )
+
+
 def result(prep: Prepared, state, final_nll) -> FitResult:
     """Map a finished loop state (see :func:`mle_jax._solve.solve`) back to user units."""
     affine, data = prep.affine, prep.data
     dtype = data.dtype
     count = np.asarray(data.stats.total_count(), np.float64)
     offset = prep.nll_offset
-    best = state.best  # host numpy from here: no per-op device dispatches, any batch axes
-    mean, chol = affine.from_std(
-        np.asarray(best.mean, np.float64), chol_from_raw(np.asarray(best.chol_raw, np.float64))
-    )
+    mean, chol = best_point(prep, state)  # host numpy from here: no per-op dispatches
     model = prep.model
     if model.fix_mean is not None:  # exactly what was fixed, not its round trip
         mean = np.broadcast_to(model.fix_mean.reshape(-1), mean.shape)

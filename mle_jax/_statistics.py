@@ -74,6 +74,16 @@ def float_dtype(dtype) -> np.dtype:
     return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
+def _check_values(stats, values, name: str = "x", columns=None) -> None:
+    """Float32 values whose spread their rounding swamps: a clear error
+    (:func:`mle_jax._validate.check_precision`); ``values`` is the dtype they come in."""
+    if np.dtype(values) == np.float32:
+        with np.errstate(all="ignore"):  # empty or non-finite members: checked elsewhere
+            mean, cov = moments(stats)
+            var = np.diagonal(cov, axis1=-2, axis2=-1)
+        _validate.check_precision(mean, var, values, name, columns)
+
+
 def _host(stats) -> SuffStats:
     return SuffStats(*(np.asarray(a, np.float64) for a in stats))
 
@@ -138,7 +148,9 @@ def collect(
     xj = wj = None
     if isinstance(x, np.ndarray) and not raw:  # host chunks; x is never copied
         stats = SuffStats(*suff_stats_np(x[:, None] if univariate else x, weights))
+        values = x.dtype  # float64 values stay float64 here, whatever JAX's x64 mode
     else:
+        values = dtype  # on the device: the values are held in the compute dtype
         xj = _shard.as_auto(jnp.asarray(x, dtype))  # a sharded jax.Array stays in place
         xj = xj[:, None] if univariate else xj
         wj = None if weights is None else _shard.as_auto(jnp.asarray(weights, dtype))
@@ -151,6 +163,7 @@ def collect(
         raise ValueError(
             f"the statistics of x overflow in {dtype}; rescale the data or use float64"
         )
+    _check_values(stats, values, "x", columns)
     return Data(stats, univariate, dtype, xj if raw else None, wj if raw else None, columns)
 
 
@@ -174,7 +187,9 @@ def _with_holes(x, weights, columns, missing: str) -> Data | None:
     xs = host[:, None] if univariate else host
     if weights is not None:
         _validate.check_weights(weights, xs.shape[0])
-    return Data(_reduce_holes(xs, weights, missing), univariate, dtype, columns=columns)
+    stats = _reduce_holes(xs, weights, missing)
+    _check_values(stats, host.dtype, "x", columns)
+    return Data(stats, univariate, dtype, columns=columns)
 
 
 def _reduce_holes(xs, weights, missing: str):
@@ -202,14 +217,15 @@ def _stream_holes(x, weights, columns, missing: str) -> Data:
     chunk (``"drop"``: of the complete rows, one pattern)."""
     if weights is not None and not isinstance(x, np.memmap):
         raise ValueError("yield (x_chunk, w_chunk) pairs instead of passing weights=")
-    total, d, univariate, dtype = None, None, None, None
+    total, d, univariate, dtype, values = None, None, None, None, None
     rows = dropped = empty = 0
     for i, (chunk, w) in enumerate(_stream.chunks(x, weights)):
         chunk, uni = _validate.as_data(chunk, name=f"chunk {i}")
         block = np.asarray(chunk, np.float64)
         block = block[:, None] if uni else block
         if d is None:
-            d, univariate, dtype = block.shape[1], uni, float_dtype(np.asarray(chunk).dtype)
+            values = np.asarray(chunk).dtype
+            d, univariate, dtype = block.shape[1], uni, float_dtype(values)
         elif block.shape[1] != d:
             raise ValueError(f"chunk {i} has {block.shape[1]} column(s); the first had {d}")
         if np.isinf(block).any():
@@ -230,6 +246,7 @@ def _stream_holes(x, weights, columns, missing: str) -> Data:
         _warn_dropped(empty, rows, "have no observed entry")
     if total is None or not np.sum(total.count) > 0:
         raise ValueError("x has no rows to fit (after dropping rows with missing values)")
+    _check_values(total, values, "x", columns)
     if missing == "drop" or np.all(total.mask > 0):
         full = np.all(total.mask > 0, axis=1)
         stats = SuffStats(total.count[full][0], total.mean[full][0], total.scatter[full][0])
@@ -278,12 +295,47 @@ def _collect_batch(xs, weights, *, raw: bool, columns, missing: str) -> Data:
                 xs, weights = np.where(np.isnan(host), 0.0, host), np.where(rows, 0.0, w)
                 xs = xs[..., 0] if univariate else xs
             else:
-                return Data(_batch_patterns(host, weights), univariate, dtype, columns=columns)
+                stats = _batch_patterns(host, weights)
+                _check_values(stats, xs.dtype, "xs", columns)
+                return Data(stats, univariate, dtype, columns=columns)
+    if isinstance(xs, np.ndarray) and not raw:  # host float64, from the user's own values
+        stats = _batch_stats_np(xs[..., None] if univariate else xs, weights)
+        _check_values(stats, xs.dtype, "xs", columns)
+        return Data(stats, univariate, dtype, columns=columns)
     xj = jnp.asarray(xs, dtype)
     xj = xj[..., None] if univariate else xj
     wj = jnp.ones((batch, n), dtype) if weights is None else jnp.asarray(weights, dtype)
     stats = _host(_batch_stats(xj, wj))
+    _check_values(stats, dtype, "xs", columns)
     return Data(stats, univariate, dtype, xj if raw else None, wj if raw else None, columns)
+
+
+_BATCH_ELEMENTS = 1 << 20  # float64 elements of data per block of members (8 MiB)
+
+
+def _batch_stats_np(xs: np.ndarray, weights) -> SuffStats:
+    """``(B, n, d)`` host data -> float64 :class:`SuffStats` with a leading ``(B,)`` axis.
+
+    Members are reduced in blocks (one float64 copy of a block at a time), each shifted by
+    its first row and then centred at its mean (two passes, as ``suff_stats_np``): the
+    statistics of float64 data are exact whatever JAX's x64 mode.
+    """
+    batch, n, d = xs.shape
+    w = None if weights is None else np.asarray(weights, np.float64)
+    count = np.full(batch, float(n)) if w is None else w.sum(axis=1)
+    mean, scatter = np.zeros((batch, d)), np.zeros((batch, d, d))
+    step = max(1, _BATCH_ELEMENTS // max(1, n * d))
+    for lo in range(0, batch, step):
+        block = np.asarray(xs[lo : lo + step], np.float64)
+        pivot = block[:, :1, :]
+        block = block - pivot
+        wb = np.ones(block.shape[:2]) if w is None else w[lo : lo + step]
+        safe = np.where(count[lo : lo + step] > 0, count[lo : lo + step], 1.0)
+        m = np.einsum("bn,bnd->bd", wb, block) / safe[:, None]
+        block -= m[:, None, :]
+        scatter[lo : lo + step] = np.matmul(np.swapaxes(block * wb[..., None], 1, 2), block)
+        mean[lo : lo + step] = m + pivot[:, 0, :]
+    return SuffStats(count, mean, scatter)
 
 
 def _as_batch(xs):

@@ -7,12 +7,12 @@
 * an iterator of chunks (a generator, ``pandas.read_csv(..., chunksize=...)``, ...), each an
   ``(m, d)`` (or ``(m,)``) array or DataFrame, or an ``(x_chunk, w_chunk)`` pair with weights.
 
-Each chunk is reduced on the device to centred statistics (two passes over the chunk, which is
-in memory, shifted by the first row so that an offset costs no precision) and folded into
-the running total with :func:`mle_jax.merge_stats` (Chan's
-parallel-variance update), so one pass suffices and the memory held is one chunk, whatever
-``n`` is. Chunks are padded with zero-weight rows to a few bucket sizes so that only a few
-shapes are compiled. For a read-only memory map, the pages of a block are released
+Each chunk is reduced on the host to centred statistics in float64 (the corrected two passes
+of :mod:`mle_jax._stats_np`, over the chunk, which is in memory, from the user's own values:
+float64 data are never rounded to float32 first, whatever JAX's x64 mode) and folded into the
+running total with Chan's parallel-variance update in float64, so one pass suffices and the
+memory held is one chunk, whatever ``n`` is: the same statistics, to rounding, as
+``fit`` of the whole array. For a read-only memory map, the pages of a block are released
 (``madvise(MADV_DONTNEED)``) once it is reduced, so that the resident set does not grow
 to the file size (the kernel's page cache keeps them; nothing is lost).
 """
@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
-from .stats import SuffStats, merge_stats, suff_stats
+from ._stats_np import suff_stats_np
+from .stats import SuffStats
 
 __all__ = ["is_stream", "stream_stats", "DEFAULT_CHUNK_BYTES"]
 
@@ -46,28 +47,13 @@ def is_stream(x) -> bool:
     return isinstance(x, collections.abc.Iterable)
 
 
-@jax.jit
-def _chunk_stats(x, w):
-    stats = suff_stats(x, w)
-    ok = jnp.all(jnp.isfinite(stats.mean)) & jnp.all(jnp.isfinite(stats.scatter))
-    return stats, ok
-
-
-_merge = jax.jit(merge_stats)
-
-
-def _bucket(m: int) -> int:
-    """Pad a chunk of ``m`` rows to a power of two (at least 256): few compiled shapes."""
-    return max(256, 1 << (int(m) - 1).bit_length())
-
-
-def _padded(x: np.ndarray, w: np.ndarray | None, rows: int, dtype):
-    m = x.shape[0]
-    xw = np.ones(m, dtype) if w is None else np.asarray(w, dtype)
-    if rows > m:
-        x = np.concatenate([np.asarray(x, dtype), np.zeros((rows - m, x.shape[1]), dtype)])
-        xw = np.concatenate([xw, np.zeros(rows - m, dtype)])
-    return jnp.asarray(x, dtype), jnp.asarray(xw, dtype)
+def _merge(a: SuffStats, b: SuffStats) -> SuffStats:
+    """Chan's parallel update of two host float64 statistics (:func:`mle_jax.merge_stats`)."""
+    count = a.count + b.count
+    delta = b.mean - a.mean
+    frac_b = b.count / count if count > 0 else 0.0
+    scatter = a.scatter + b.scatter + np.outer(delta, delta) * (a.count * frac_b)
+    return SuffStats(count, a.mean + delta * frac_b, scatter)
 
 
 def _release(block: np.ndarray, mm) -> None:
@@ -93,15 +79,16 @@ class _Accumulator:
         self.univariate: bool | None = None
         self.dtype = None
         self.pivot = None  # the first row: chunks are reduced as x - pivot (see result)
+        self.values = None  # the dtype the values come in (float32 values: check_precision)
 
-    def add(self, x, w, rows: int, where: str) -> None:
+    def add(self, x, w, where: str) -> None:
         x, univariate = _validate.as_data(x, name=where)
         if x.ndim == 1:
             x = x[:, None]
         d = x.shape[1]
         if self.d is None:
             self.d, self.univariate = d, univariate
-            kind = np.dtype(x.dtype)
+            kind = self.values = np.dtype(x.dtype)
             dt = kind if kind.kind == "f" else np.dtype(jnp.result_type(float))
             self.dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(dt))
         elif d != self.d or univariate != self.univariate:
@@ -120,19 +107,16 @@ class _Accumulator:
             if not np.any(w > 0):
                 self.seen = True
                 return  # adds nothing
+        host = np.asarray(x)
         if self.pivot is None:
-            self.pivot = np.asarray(x[0], self.dtype)
-        # statistics of x - pivot: values near the spread, not the offset, so the merged
-        # mean keeps full precision however many chunks (a 1e8 offset costs nothing)
-        xj, wj = _padded(np.asarray(x, self.dtype) - self.pivot[None, :], w, rows, self.dtype)
-        stats, ok = _chunk_stats(xj, wj)
-        if not bool(ok):
-            host = np.asarray(x)
+            self.pivot = np.asarray(host[0], np.float64)
+        # float64 statistics of x - pivot (exact for float32 or float64 values): numbers of
+        # the size of the spread, so merging many chunks loses nothing to the offset
+        stats = SuffStats(*suff_stats_np(np.asarray(host, np.float64) - self.pivot, w))
+        if not (np.all(np.isfinite(stats.mean)) and np.all(np.isfinite(stats.scatter))):
             if not np.all(np.isfinite(host)):
                 _validate.raise_nonfinite(host, name=where)
-            raise ValueError(
-                f"the statistics of {where} overflow in {self.dtype}; rescale or use float64"
-            )
+            raise ValueError(f"the statistics of {where} overflow; rescale the data")
         self.total = stats if self.total is None else _merge(self.total, stats)
 
     def check_rows(self, longest: int, chunks: int) -> None:
@@ -154,6 +138,8 @@ class _Accumulator:
         stats = stats._replace(mean=stats.mean + self.pivot)
         if not stats.count > 0:
             raise ValueError("weights are all zero: there is no data to fit")
+        var = np.diagonal(stats.scatter) / stats.count
+        _validate.check_precision(stats.mean, var, self.values, "x", self.columns)
         return stats, bool(self.univariate), self.dtype
 
 
@@ -237,10 +223,10 @@ def stream_stats(x, weights=None, *, chunk_bytes: int | None = None, columns=Non
             acc.check_rows(longest, i)
         m = chunk.shape[0] if hasattr(chunk, "shape") and len(chunk.shape) else 0
         if memmap:
-            acc.add(chunk, w, _bucket(max(m, 1)), f"x rows {start}:{start + m}")
+            acc.add(chunk, w, f"x rows {start}:{start + m}")
             start += m
         else:
-            acc.add(chunk, w, _bucket(max(m, 1)), f"chunk {i}")
+            acc.add(chunk, w, f"chunk {i}")
             longest = max(longest, m)
     if not memmap:
         acc.check_rows(longest, i + 1 if acc.d is not None else 0)

@@ -35,7 +35,14 @@ __all__ = [
     "from_pandas",
     "is_pandas",
     "warn",
+    "check_precision",
+    "X64_HINT",
 ]
+
+X64_HINT = 'enable x64 (jax.config.update("jax_enable_x64", True), or JAX_ENABLE_X64=1)'
+# float32 rounding of values near the offset may add at most (1/4)^2 / 12 ~ 0.5% to a variance
+_ROUNDING_LIMIT = 0.25
+
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -222,6 +229,37 @@ def check_representable(stats, dtype, name: str = "x") -> None:
             f"underflows {np.dtype(dtype)} (smallest normal {float(info.tiny):.1e}); rescale "
             "the data" + (" or enable x64 and use float64" if np.dtype(dtype) != np.float64 else "")
         )
+
+
+def check_precision(mean, var, dtype, name: str = "x", columns=None) -> None:
+    """Refuse data whose values are held in float32 and whose spread the rounding swamps.
+
+    ``mean`` and ``var`` ``(..., d)`` (any leading batch axes) are float64 moments of the
+    values as held in ``dtype``. Where ``dtype`` is float32 and a column's float32 spacing at
+    its offset exceeds a quarter of its standard deviation, rounding to float32 has changed
+    its variance by more than ~0.5% (a uniform rounding error adds ``spacing^2 / 12``): say
+    so, and how to keep the float64 values. A column that is exactly constant below ``2^24``
+    is left to the constant-column check; float64 values have their own rule
+    (:func:`check_scatter`).
+    """
+    if np.dtype(dtype) != np.float32:
+        return
+    mean = np.asarray(mean, np.float64)
+    std = np.sqrt(np.maximum(np.asarray(var, np.float64), 0.0))
+    spacing = np.spacing(np.abs(mean).astype(np.float32)).astype(np.float64)
+    bad = (spacing > _ROUNDING_LIMIT * std) & ((std > 0) | (np.abs(mean) >= 2.0**24))
+    if not bad.any():
+        return
+    j = tuple(int(i) for i in np.argwhere(bad)[0])
+    member = "".join(f"[{i}]" for i in j[:-1])
+    fix = "pass the float64 data" if x64_enabled() else f"{X64_HINT} and pass the float64 data"
+    raise ValueError(
+        f"{name}{member} column {column_label(columns)(j[-1])} cannot be represented in "
+        f"float32: its values lie near {mean[j]:.7g}, where float32's spacing is "
+        f"{spacing[j]:.2g}, against a standard deviation of {std[j]:.2g}, so rounding to "
+        f"float32 swamps the spread (JAX computes in float32 unless x64 is enabled). To fit "
+        f"it, {fix}, or subtract the offset first (x - x.mean(0)) and add it back to the mean"
+    )
 
 
 def x64_enabled() -> bool:

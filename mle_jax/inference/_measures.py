@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 
 from .._patterns import PatternStats
@@ -76,7 +77,7 @@ def _h1(count, mean, cov, sub):
         return _gaussian_logl(count, cov), mean, cov
     from .._fit import fit
 
-    res = fit(sub, tol=1e-10)
+    res = fit(sub, tol=_tight_tol())
     if int(np.asarray(res.status)) != Status.CONVERGED:
         warn_unconverged(res, "the saturated (h1) model")
     return -float(res.nll), np.asarray(res.mean, np.float64), np.asarray(res.cov, np.float64)
@@ -209,3 +210,9 @@ def fit_measures(result) -> dict:
         "rmsea.pvalue": close,
         "srmr": srmr,
     }
+
+
+def _tight_tol() -> float | None:
+    """The saturated fit's tolerance: 1e-10 in float64; float32's default (1e-5) without x64,
+    where statistics are computed in float32 and 1e-10 is out of reach."""
+    return 1e-10 if jax.config.read("jax_enable_x64") else None

@@ -380,7 +380,7 @@ def saturated(result):
     the sample moments for complete data, the FIML estimate for incomplete data)."""
     from .._fit import fit
 
-    return fit(result.stats, columns=result.columns, tol=1e-10)
+    return fit(result.stats, columns=result.columns, tol=_tight_tol())
 
 
 def lr_test(restricted, general=None) -> LRTest:
@@ -410,3 +410,9 @@ def lr_test(restricted, general=None) -> LRTest:
     chisq = max(0.0, 2.0 * (float(restricted.nll) - float(general.nll)))
     pvalue = float(jax.scipy.special.gammaincc(df / 2.0, chisq / 2.0))
     return LRTest(chisq, df, pvalue, -float(restricted.nll), -float(general.nll))
+
+
+def _tight_tol() -> float | None:
+    """The saturated fit's tolerance: 1e-10 in float64; float32's default (1e-5) without x64,
+    where statistics are computed in float32 and 1e-10 is out of reach."""
+    return 1e-10 if jax.config.read("jax_enable_x64") else None
