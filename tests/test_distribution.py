@@ -103,6 +103,8 @@ def test_logpdf_batched_and_univariate(data, many, uni):
     v = np.array([0.3, np.nan, -1.0])
     want = stats.norm(float(uni.mean), float(uni.std)).logpdf(v)
     np.testing.assert_allclose(uni.logpdf(v), np.where(np.isnan(v), 0.0, want), rtol=1e-10)
+    filled = mj.missing.impute(uni, v)  # univariate: the mean
+    assert filled.shape == (3,) and filled[0] == v[0] and filled[1] == float(uni.mean)
     with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
         many.logpdf(np.zeros((2, 4)))
 
@@ -338,9 +340,10 @@ def assert_same(a, b):
     assert a.layout == b.layout
 
 
-def test_save_load_round_trip(tmp_path, gauss, fa):
+def test_save_load_round_trip(tmp_path, gauss, fa, many):
     back = mj.FitResult.load(gauss.save(tmp_path / "gauss"))
     assert_same(gauss, back)
+    assert_same(many, mj.FitResult.load(many.save(tmp_path / "many")))
     np.testing.assert_allclose(mj.standard_errors(back).cov, mj.standard_errors(gauss).cov)
     path = fa.save(tmp_path / "fa.npz")
     assert path.endswith("fa.npz")
