@@ -58,6 +58,11 @@ class FitResult:
     For a :class:`~mle_jax.Model`, ``params`` is the fitted parameter pytree (the structure
     of the model's start) and ``path`` (``trace=True``) the same pytree with a leading steps
     axis.
+
+    The fitted Gaussian as a distribution (every model; leading batch axes for ``fit_many``):
+    :meth:`sample`, :meth:`logpdf` (NaN entries marginalised), :meth:`conditional`,
+    :attr:`corr` (standard errors: :func:`mle_jax.inference.correlation`); imputation:
+    :func:`mle_jax.missing.impute`. On disk: :meth:`save`, :meth:`load`.
     """
 
     mean: Any
