@@ -53,8 +53,15 @@ def many(data, gauss):
 
 
 @pytest.fixture(scope="module")
-def uni(data):
-    return mj.fit(data[:, 0])
+def uni(gauss):
+    """A univariate result (the first column's marginal): these methods read only ``mean``,
+    ``cov``, ``univariate`` and ``stats.mean``'s shape, so no univariate fit is compiled."""
+    st = gauss.stats
+    stats1 = type(st)(st.count, np.asarray(st.mean)[:1], np.asarray(st.scatter)[:1, :1])
+    mean, cov = gauss.mean[0], gauss.cov[0, 0]
+    return gauss.replace(
+        mean=mean, cov=cov, std=jnp.sqrt(cov), stats=stats1, univariate=True, columns=("a",)
+    )
 
 
 def holes(data):
@@ -320,6 +327,21 @@ def test_summary_frame_and_display(gauss, capsys):
     assert list(frame.columns) == list(table.columns)
     np.testing.assert_allclose(frame["se"], table["se"], rtol=1e-8)
     assert frame.attrs["num_params"] == 9
+
+
+def test_summary_under_ipython_is_shown_by_its_display(gauss, capsys, monkeypatch):
+    """In Jupyter the returned Summary displays the table: printing too showed it twice."""
+    import sys
+    import types
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: object()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    out = mj.summary(gauss)
+    assert capsys.readouterr().out == ""
+    assert repr(out) == out.text and "Gaussian fit results" in out.text
+    mj.summary(gauss, print_table=True)
+    assert "Gaussian fit results" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------- saving
