@@ -389,6 +389,9 @@ def impute(res, x, *, draws: int | None = None, key=None) -> Any:
         out = _impute_draws(jnp.asarray(means, dtype), jnp.asarray(covs, dtype), rows, noise)
         out = np.asarray(out, np.float64)
     out = np.where(np.isnan(arr)[None], out, arr[None])  # observed entries exactly as given
+    if frame is None:  # numpy in: the input's float dtype out (float64 for integers)
+        kind = np.asarray(x).dtype
+        out = out.astype(kind if np.issubdtype(kind, np.floating) else np.float64)
     results = [_restore(res, o, single, frame, used) for o in out]
     if draws is None:
         return results[0]

@@ -145,7 +145,8 @@ def impute(result: FitResult, x, *, draws: int | None = None, key=None):
         key: a JAX random key, required with ``draws``.
 
     Returns:
-        Without ``draws``: ``x``'s shape (float64) or a DataFrame copy. With ``draws``: a
+        Without ``draws``: an array of ``x``'s shape and float dtype (float64 for integer
+        input), or a DataFrame copy (the fit's columns as float64). With ``draws``: a
         ``(m, *x.shape)`` array, or a list of ``m`` DataFrames for a DataFrame.
 
     Examples:

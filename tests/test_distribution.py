@@ -209,6 +209,8 @@ def test_impute_conditional_means(data, gauss):
             m = mean
         np.testing.assert_allclose(out[i, ~o], m, rtol=1e-10)
     assert not np.isnan(out).any()
+    out32 = mj.missing.impute(gauss, x.astype(np.float32))  # the input's dtype comes back
+    assert out32.dtype == np.float32 and (out32[observed] == x.astype(np.float32)[observed]).all()
 
 
 def test_impute_pandas_in_pandas_out(data, gauss):
