@@ -58,6 +58,11 @@ class FitResult:
     For a :class:`~mle_jax.Model`, ``params`` is the fitted parameter pytree (the structure
     of the model's start) and ``path`` (``trace=True``) the same pytree with a leading steps
     axis.
+
+    The fitted Gaussian as a distribution (every model; leading batch axes for ``fit_many``):
+    :meth:`sample`, :meth:`logpdf` (NaN entries marginalised), :meth:`conditional`,
+    :attr:`corr` (standard errors: :func:`mle_jax.inference.correlation`); imputation:
+    :func:`mle_jax.missing.impute`. On disk: :meth:`save`, :meth:`load`.
     """
 
     mean: Any
@@ -115,6 +120,114 @@ class FitResult:
     def replace(self, **changes) -> FitResult:
         """A copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
+
+    # -- the fitted distribution ------------------------------------------------------------
+    def sample(self, key, n: int) -> jax.Array:
+        """``n`` draws from the fitted Gaussian ``N(mean, cov)``.
+
+        Args:
+            key: a JAX random key (``jax.random.key(0)``).
+            n: the number of draws.
+
+        Returns:
+            ``(*batch_shape, n, d)`` (``(*batch_shape, n)`` for a univariate fit), in the
+            dtype of the fit.
+        """
+        from ._distribution import sample
+
+        return sample(self, key, n)
+
+    def logpdf(self, x) -> jax.Array:
+        """Log-density of rows under the fitted Gaussian; NaN entries are marginalised out
+        (each row's density is that of its observed entries under their marginal).
+
+        Args:
+            x: ``(n, d)`` or one row ``(d,)`` (1-D or a number for a univariate fit), NaN for
+                unknown entries; or a DataFrame holding the fit's columns.
+
+        Returns:
+            ``(*batch_shape, n)`` (``(*batch_shape,)`` for one row); 0 for a row with no
+            observed entry.
+        """
+        from ._distribution import logpdf
+
+        return logpdf(self, x)
+
+    def conditional(self, given):
+        """The Gaussian of the other columns given values of some.
+
+        Args:
+            given: ``{column: value}`` (a column's name or index), or a ``(d,)`` array with
+                NaN for the unknown columns.
+
+        Returns:
+            A :class:`~mle_jax._distribution.Conditional`: ``mean``, ``cov`` (the Schur
+            complement), the regression ``coef`` and ``intercept`` of the unknown columns on
+            the given ones, and which ``columns`` and ``given`` they are (batched like the fit).
+
+        Examples:
+            >>> import numpy as np, mle_jax as mj
+            >>> x = np.random.default_rng(0).multivariate_normal([0, 0], [[1, .8], [.8, 1]], 500)
+            >>> c = mj.fit(x).conditional({0: 1.0})
+            >>> c.mean.shape, c.cov.shape, c.coef.shape
+            ((1,), (1, 1), (1, 1))
+        """
+        from ._distribution import conditional
+
+        return conditional(self, given)
+
+    @property
+    def corr(self) -> jax.Array:
+        """``(*batch_shape, d, d)`` the fitted correlation matrix; standard errors by the
+        delta method: :func:`mle_jax.inference.correlation`."""
+        from ._distribution import corr
+
+        return corr(self)
+
+    # -- saving -----------------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Write the result to ``path`` (``.npz`` appended if missing): the arrays in numpy's
+        portable ``.npz`` format and JSON metadata (format version, mle_jax version, model,
+        columns, names). Read it back with :meth:`FitResult.load`. The iterates
+        (``path``, ``trace=True``) are not saved. Returns the file name written."""
+        from ._result_io import save
+
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, model=None) -> FitResult:
+        """Read a result written by :meth:`save`.
+
+        Args:
+            path: the file.
+            model: the fitted model, needed when it cannot be rebuilt from the file (a
+                :class:`~mle_jax.Structured` model or any model with functions in it, a
+                Gaussian with a prior); else rebuilt (``Gaussian``, the built-in models,
+                ``SEM``).
+
+        Raises:
+            ValueError: not a saved result, written by a newer format, or ``model`` does not
+                match the file.
+        """
+        from ._result_io import load
+
+        return load(path, model)
+
+    # -- printing ---------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from ._result_io import short_repr
+
+        return short_repr(self)
+
+    def _repr_markdown_(self) -> str:
+        from ._result_io import markdown
+
+        return markdown(self)
+
+    def _repr_html_(self) -> str:
+        from ._result_io import html
+
+        return html(self)
 
 
 _STATIC = ("model", "univariate", "columns", "layout", "names")

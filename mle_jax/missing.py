@@ -9,7 +9,9 @@ main road). This module holds what that road is built from and its independent c
 * :func:`em`: expectation-maximisation on the same statistics, returning a
   :class:`~mle_jax.FitResult` (so :mod:`mle_jax.inference` works on it too): the oracle the
   gradient fit is tested against;
-* :func:`monotone_mle`: the closed form for monotone patterns (factored likelihood).
+* :func:`monotone_mle`: the closed form for monotone patterns (factored likelihood);
+* :func:`impute`: the missing entries filled in from a fit (conditional means, or multiple
+  imputations with the fit's parameter uncertainty).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _validate
+from . import _distribution, _validate
 from ._bijections import MvnParams, raw_from_chol
 from ._fiml import fiml_nll
 from ._missing_em import em as _em
@@ -44,6 +46,7 @@ __all__ = [
     "PatternStats",
     "em",
     "fiml_nll",
+    "impute",
     "merge_pattern_stats",
     "missing_fraction",
     "monotone_mle",
@@ -125,3 +128,37 @@ def em(
     bound = np.asarray(em_tol(data.dtype) if tol is None else tol, data.dtype)
     out = _em_jit(ps, mean0, cov0, max_iter=int(max_iter), tol=bound)
     return result(prep, *_em_outcome(prep.problem, out))
+
+
+def impute(result: FitResult, x, *, draws: int | None = None, key=None):
+    """The missing (NaN) entries of ``x`` filled in from a fit; ``x`` is never modified.
+
+    Without ``draws``: each NaN becomes its conditional mean given the row's observed
+    entries, ``mean_m + S_mo S_oo^-1 (x_o - mean_o)`` (a row with none gets the mean). With
+    ``draws=m`` (multiple imputation, to be analysed with Rubin's rules): for each of the
+    ``m`` imputations, parameters ``(mean, cov)`` are drawn from the asymptotic normal of the
+    fit's estimates (the inverse information of :mod:`mle_jax.inference`; for a
+    :class:`~mle_jax.Model` in its free coordinates), then every row's missing entries from
+    their conditional Gaussian under those parameters.
+
+    Args:
+        result: one fit (any model; ``res[k]`` for a member of ``fit_many``), typically
+            ``mj.fit(x, missing="fiml")``.
+        x: ``(n, d)`` (or ``(d,)``; 1-D for a univariate fit) with NaN for missing entries,
+            or a pandas DataFrame holding the fit's columns (other columns are kept as they are).
+        draws: the number of imputations ``m``, or ``None`` (conditional means).
+        key: a JAX random key, required with ``draws``.
+
+    Returns:
+        Without ``draws``: an array of ``x``'s shape and float dtype (float64 for integer
+        input), or a DataFrame copy (the fit's columns as float64). With ``draws``: a
+        ``(m, *x.shape)`` array, or a list of ``m`` DataFrames for a DataFrame.
+
+    Examples:
+        >>> import numpy as np, mle_jax as mj
+        >>> res = mj.fit(np.array([[1.0, 2.0], [2.0, 2.5], [3.0, 4.5], [4.0, 5.0]]))
+        >>> filled = mj.missing.impute(res, np.array([[2.5, np.nan]]))
+        >>> round(float(filled[0, 1]), 3)  # the regression of column 1 on column 0 at 2.5
+        3.5
+    """
+    return _distribution.impute(result, x, draws=draws, key=key)

@@ -6,6 +6,7 @@
 * :func:`parameter_table`, :func:`information`, :func:`delta`, :func:`lr_test`: inference by
   name for every model (observed or expected information), derived quantities, and
   likelihood-ratio tests (against the saturated fit by default).
+* :func:`correlation`: the correlation matrix with delta-method standard errors.
 * :func:`bootstrap`: nonparametric bootstrap of a model fit as one batched refit.
 * :func:`fit_measures`: lavaan's fit measures (chi-square, CFI, TLI, RMSEA, SRMR, ...).
 * :func:`loglik`, :func:`aic`, :func:`bic`, :func:`num_params`, :func:`summary`: model choice
@@ -14,6 +15,7 @@
 
 from ._bootstrap import Bootstrap as Bootstrap
 from ._bootstrap import bootstrap as bootstrap
+from ._correlation import correlation as correlation
 from ._errors import Intervals as Intervals
 from ._errors import StandardErrors as StandardErrors
 from ._errors import standard_errors as standard_errors
@@ -41,6 +43,7 @@ __all__ = [
     "INFORMATION",
     "Bootstrap",
     "bootstrap",
+    "correlation",
     "Delta",
     "LRTest",
     "ParameterTable",

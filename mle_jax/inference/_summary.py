@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import sys
 from typing import NamedTuple
 
 import jax
@@ -47,6 +49,9 @@ class Summary(NamedTuple):
         level: the interval coverage.
         loglik, aic, bic: model-choice numbers; ``num_params``; ``count`` the sample size.
         text: the printed table.
+
+    ``str``, ``repr`` and a notebook's display show the table; :meth:`to_frame` gives the
+    rows as a pandas DataFrame (the columns of :func:`~mle_jax.inference.parameter_table`).
     """
 
     names: tuple
@@ -71,8 +76,48 @@ class Summary(NamedTuple):
         cols = (self.names, self.estimate, self.se, self.z, self.pvalue, self.lower, self.upper)
         return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols, strict=True)]
 
+    def to_frame(self):
+        """The rows as a pandas DataFrame with the columns of
+        :func:`~mle_jax.inference.parameter_table` (``name, estimate, se, z, p, ci_lower,
+        ci_upper``); ``attrs`` holds ``loglik, aic, bic, num_params, count, level,
+        interval``."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Summary.to_frame needs pandas (pip install pandas); without it, "
+                "Summary.rows() gives the same rows as dicts"
+            ) from None
+        frame = pd.DataFrame(
+            {
+                "name": list(self.names),
+                "estimate": self.estimate,
+                "se": self.se,
+                "z": self.z,
+                "p": self.pvalue,
+                "ci_lower": self.lower,
+                "ci_upper": self.upper,
+            }
+        )
+        keys = ("loglik", "aic", "bic", "num_params", "count", "level", "interval")
+        frame.attrs.update({k: getattr(self, k) for k in keys})
+        return frame
+
     def __str__(self) -> str:
         return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+def _interactive() -> bool:
+    """Running under IPython/Jupyter, where a returned :class:`Summary` displays itself."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    return get is not None and get() is not None
 
 
 def summary(
@@ -81,7 +126,7 @@ def summary(
     level: float = 0.95,
     interval: str = "wald",
     columns=None,
-    print_table: bool = True,
+    print_table: bool | None = None,
 ) -> Summary:
     """A statsmodels-like table of a fit: estimate, standard error, z, p-value, interval.
 
@@ -98,15 +143,18 @@ def summary(
         interval: ``"wald"`` or ``"profile"`` (profile intervals for means and variances,
             Wald for covariances).
         columns: column names (default: those of the fit, else ``0..d-1``).
-        print_table: print the table.
+        print_table: print the table; default: yes, except under IPython/Jupyter, where
+            the returned :class:`Summary` displays the table itself (so it shows once).
 
     Returns:
-        :class:`Summary`.
+        :class:`Summary` (``to_frame()`` for a pandas DataFrame).
     """
     if interval not in ("wald", "profile"):
         raise ValueError(f"interval must be 'wald' or 'profile', got {interval!r}")
     if np.ndim(result.nll) != 0:
         raise ValueError("summary is of one fit; pick a member of the batch: res[k]")
+    if print_table is None:
+        print_table = not _interactive()
     if result.layout is not None:
         return _model_summary(result, level, interval, print_table)
     z_crit = z_value(level)

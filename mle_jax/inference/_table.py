@@ -68,6 +68,9 @@ class ParameterTable(NamedTuple):
             )
         return "\n".join(lines) + f"\n(standard errors from the {self.information} information)"
 
+    def __repr__(self) -> str:
+        return str(self)
+
 
 def _default_information(result) -> str:
     if result.layout is not None:
