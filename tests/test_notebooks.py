@@ -17,7 +17,8 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = {"01": 5, "02": 4, "03": 3, "04": 1, "05": 2, "06": 3, "07": 3}  # figures each notebook shows
+# figures each notebook shows
+FIGURES = {"01": 5, "02": 4, "03": 3, "04": 1, "05": 2, "06": 3, "07": 3}
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "tools"))
 from strip_notebooks import strip  # noqa: E402
