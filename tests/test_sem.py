@@ -283,10 +283,13 @@ def test_fit_many_fits_a_list_of_data_frames_each_with_its_status():
     hs = frame("hs")
     counts = _weights(np.zeros(len(hs), int), 48, 1).astype(int)
     xs = [hs.iloc[np.repeat(np.arange(len(hs)), c)].reset_index(drop=True) for c in counts]
-    res = mj.fit_many(xs, mj.SEM(HS))
+    with warnings.catch_warnings():  # a replicate at a bound (a Heywood case) is expected
+        warnings.simplefilter("ignore", mj.BoundaryWarning)
+        res = mj.fit_many(xs, mj.SEM(HS))
     assert np.shape(res.status) == (48,)
     assert (np.asarray(res.status) == mj.Status.CONVERGED).all()
     boot = booted()
+    np.testing.assert_array_equal(np.asarray(res.at_bound).any(axis=-1), ~boot.admissible)
     for k in (0, 47):
         table = mj.inference.parameter_table(res[k])
         assert tuple(table["name"]) == boot.names
