@@ -2,8 +2,9 @@
 
 Usage (from the repository root; R with lavaan, see benchmarks/r/README.md)::
 
-    python -m benchmarks.sem             # HS CFA warm fit + SEs + fit measures, 1000 bootstraps
+    python -m benchmarks.sem             # every case below, 1000 bootstraps
     python -m benchmarks.sem --boot 200  # fewer bootstrap replicates
+    python -m benchmarks.sem --cases bfi,big --peers lavaan,semopy
 
 Cases:
 
@@ -14,6 +15,14 @@ Cases:
 * ``boot``: ``mj.inference.bootstrap(res, hs, n=B)`` (one batched refit), first and warm,
   against lavaan ``bootstrapLavaan(fit, R = B, FUN = coef)`` timed inside R; the bootstrap
   standard errors are compared (their Monte Carlo error is about ``1 / sqrt(2 B)``).
+* ``bfi``: the five-factor CFA of the 25 items of psych's ``bfi`` (2800 x 25, 0.7% of the
+  answers missing, ``benchmarks/data/README.md``) by FIML: ``mj.fit(..., missing="fiml")``
+  + ``parameter_table`` (observed information) + ``fit_measures`` (a saturated FIML fit)
+  against lavaan ``cfa(missing = "ml")`` + ``parameterEstimates`` + ``fitMeasures``
+  (``benchmarks/r/sem_fiml_bench.R``), and semopy (``Model.fit(obj="FIML")`` + ``inspect``
+  + ``calc_stats``) when installed; log-likelihood, chi-square and estimates compared.
+* ``big``: a three-factor CFA at n = 10000, d = 20 with 20% of the entries missing
+  completely at random (simulated, seed 0; the CSV is written for R), the same three tools.
 
 Nothing here is imported by the package or its tests.
 """
@@ -23,7 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,14 +70,157 @@ def _median_time(fn, repeats: int = 7) -> tuple[float, float]:
     return float(np.median(times)), first
 
 
+BFI = """agree =~ A1 + A2 + A3 + A4 + A5
+consc =~ C1 + C2 + C3 + C4 + C5
+extra =~ E1 + E2 + E3 + E4 + E5
+neuro =~ N1 + N2 + N3 + N4 + N5
+open =~ O1 + O2 + O3 + O4 + O5"""
+BIG = """f1 =~ y1 + y2 + y3 + y4 + y5 + y6 + y7
+f2 =~ y8 + y9 + y10 + y11 + y12 + y13 + y14
+f3 =~ y15 + y16 + y17 + y18 + y19 + y20"""
+CASES = ("hs", "boot", "bfi", "big")
+
+
+def simulate_big(n: int = 10_000, missing: float = 0.2, seed: int = 0):
+    """``(n, 20)`` three-factor data (loadings 0.5-1, factor correlations 0.3, residual
+    variances 0.5), each entry missing with probability ``missing``, as a DataFrame."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    sizes = (7, 7, 6)
+    lam = np.zeros((20, 3))
+    start = 0
+    for k, size in enumerate(sizes):
+        lam[start : start + size, k] = rng.uniform(0.5, 1.0, size)
+        start += size
+    phi = np.full((3, 3), 0.3) + 0.7 * np.eye(3)
+    cov = lam @ phi @ lam.T + 0.5 * np.eye(20)
+    x = rng.multivariate_normal(np.zeros(20), cov, size=n)
+    x[rng.random(x.shape) < missing] = np.nan
+    return pd.DataFrame(x, columns=[f"y{j + 1}" for j in range(20)])
+
+
+def _lavaan(df, syntax: str, repeats: int) -> dict:
+    """lavaan's timed FIML fit (benchmarks/r/sem_fiml_bench.R) of ``df``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data, model, out = (Path(tmp) / f for f in ("data.csv", "model.txt", "out.json"))
+        df.to_csv(data, index=False, na_rep="")
+        model.write_text(syntax)
+        subprocess.run(
+            ["Rscript", "--vanilla", str(ROOT / "benchmarks/r/sem_fiml_bench.R"), str(data),
+             str(model), str(repeats), str(out)],
+            cwd=ROOT, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return json.loads(out.read_text())
+
+
+def _semopy(df, syntax: str) -> dict | None:
+    """semopy's FIML fit + inspect + calc_stats, timed once (``None``: not installed)."""
+    try:
+        import semopy
+    except ImportError:
+        return None
+    t = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = semopy.Model(syntax)
+            fit = m.fit(df, obj="FIML")
+            table = m.inspect()
+            semopy.calc_stats(m)
+    except Exception as err:  # noqa: BLE001 (a peer's failure is a result)
+        return {"time": time.perf_counter() - t, "error": f"{type(err).__name__}: {err}"[:80]}
+    loads = {(r.rval, r.lval): float(r.Estimate) for r in table.itertuples() if r.op == "~"}
+    return {"time": time.perf_counter() - t, "loadings": loads, "success": bool(fit.success)}
+
+
+def _fiml_case(label: str, df, syntax: str, peers: tuple, repeats: int) -> list[str]:
+    """Rows of the table for one FIML CFA: mle_jax, lavaan and semopy on the same data."""
+    import mle_jax as mj
+
+    model = mj.SEM(syntax)
+    parts = {}
+
+    def one():
+        t = time.perf_counter()
+        res = mj.fit(df, model, missing="fiml")
+        parts["fit"] = time.perf_counter() - t
+        t = time.perf_counter()
+        tab = mj.inference.parameter_table(res)
+        parts["table"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fm = mj.inference.fit_measures(res)
+        parts["measures"] = time.perf_counter() - t
+        return res, tab, fm
+
+    warm, first = _median_time(one, repeats)
+    res, tab, fm = one()
+    split = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in parts.items())
+    steps = int(res.num_steps)
+    n, d = df.shape
+    holes = float(np.isnan(df.to_numpy()).mean())
+    rows = [f"| {label} (n = {n}, d = {d}, {holes:.1%} missing) | mle_jax | {warm:.3f} s warm "
+            f"(first {first:.1f} s; {split}; {steps} steps) | | logl {fm['logl']:.4f}, "
+            f"chisq {fm['chisq']:.4f} |"]  # fmt: skip
+    cells = zip(tab["lhs"], tab["op"], tab["rhs"], tab["estimate"], tab["se"], strict=True)
+    mine = {(a, o, b): (e, s) for a, o, b, e, s in cells}
+    print(rows[0], flush=True)  # before the peers (minutes)
+    if "lavaan" in peers:
+        r = _lavaan(df, syntax, 1 if label == "big" else 3)
+        keys = list(zip(r["lhs"], r["op"], r["rhs"], strict=True))
+        est = max(abs(mine[k][0] - e) for k, e in zip(keys, r["est"], strict=True))
+        se = max(abs(mine[k][1] / s - 1) for k, s in zip(keys, r["se"], strict=True) if s > 0)
+        rows.append(
+            f"| | lavaan {r['lavaan']} | {r['time']:.2f} s ({r['time'] / warm:.0f}x mle_jax "
+            f"warm) | converged {r['converged']} | logl diff {fm['logl'] - r['logl']:.1e}, "
+            f"chisq diff {fm['chisq'] - r['chisq']:.1e}, estimates {est:.1e} abs, SEs "
+            f"{se:.1e} rel |"
+        )
+    if "semopy" in peers:
+        r = _semopy(df, syntax)
+        if r is None:
+            rows.append("| | semopy | not installed | | |")
+        elif "error" in r:
+            rows.append(f"| | semopy | {r['time']:.2f} s | failed: {r['error']} | |")
+        else:
+            diff = max(abs(mine[(f, "=~", v)][0] - e) for (f, v), e in r["loadings"].items())
+            rows.append(
+                f"| | semopy | {r['time']:.2f} s ({r['time'] / warm:.0f}x) | success "
+                f"{r['success']} | loadings differ from mle_jax by up to {diff:.2g} |"
+            )
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boot", type=int, default=1000, help="bootstrap replicates")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"any of {CASES}")
+    parser.add_argument("--peers", default="lavaan,semopy", help="lavaan,semopy")
+    parser.add_argument("--repeats", type=int, default=5, help="warm repeats (median)")
     args = parser.parse_args(argv)
+    cases = tuple(args.cases.split(","))
+    peers = tuple(args.peers.split(","))
 
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    import pandas as pd
+
+    rows = []
+    if "hs" in cases or "boot" in cases:
+        rows += _hs_cases(args.boot, cases)
+    if "bfi" in cases:
+        bfi = pd.read_csv(ROOT / "benchmarks/data/bfi.csv")
+        rows += _fiml_case("bfi", bfi, BFI, peers, args.repeats)
+    if "big" in cases:
+        rows += _fiml_case("big", simulate_big(), BIG, peers, max(1, args.repeats // 2))
+    print(f"load average {Path('/proc/loadavg').read_text().split()[:3]}")
+    print("| case | tool | time | status | agreement |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def _hs_cases(n_boot: int, cases: tuple) -> list[str]:
     import pandas as pd
 
     import mle_jax as mj
@@ -82,31 +236,32 @@ def main(argv=None) -> None:
 
     warm, first = _median_time(one)
     res = one()
-    boot_first = time.perf_counter()
-    mj.inference.bootstrap(res, hs, n=args.boot)
-    boot_first = time.perf_counter() - boot_first
-    t = time.perf_counter()
-    boot = mj.inference.bootstrap(res, hs, n=args.boot, seed=1)
-    boot_warm = time.perf_counter() - t
     out = subprocess.run(
-        ["Rscript", "--vanilla", "-e", R_SCRIPT, str(args.boot)],
+        ["Rscript", "--vanilla", "-e", R_SCRIPT, str(n_boot if "boot" in cases else 2)],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     r = json.loads(out[out.index("{") :])
+    rows = [f"| HS CFA fit + SEs + fit measures (n = 301, d = 9) | mle_jax vs lavaan | "
+            f"{warm * 1e3:.1f} ms warm (first {first:.2f} s) vs {r['fit'] * 1e3:.1f} ms | | "
+            f"{r['fit'] / warm:.1f}x |"]  # fmt: skip
+    if "boot" not in cases:
+        return rows
+    boot_first = time.perf_counter()
+    mj.inference.bootstrap(res, hs, n=n_boot)
+    boot_first = time.perf_counter() - boot_first
+    t = time.perf_counter()
+    boot = mj.inference.bootstrap(res, hs, n=n_boot, seed=1)
+    boot_warm = time.perf_counter() - t
     index = {n: i for i, n in enumerate(boot.names)}
     ratio = [boot.se[index[n]] / s for n, s in zip(r["names"], r["se"], strict=True)]
-    print(f"load average {Path('/proc/loadavg').read_text().split()[:3]}")
-    print("| case | mle_jax | lavaan | lavaan / mle_jax |")
-    print("|---|---|---|---:|")
-    print(f"| HS CFA fit + SEs + fit measures | {warm * 1e3:.1f} ms warm (first {first:.2f} s) "
-          f"| {r['fit'] * 1e3:.1f} ms | {r['fit'] / warm:.1f}x |")  # fmt: skip
-    print(f"| {args.boot} bootstrap refits | {boot_warm:.2f} s warm (first {boot_first:.2f} s) "
-          f"| {r['boot']:.2f} s | {r['boot'] / boot_warm:.1f}x warm, "
-          f"{r['boot'] / boot_first:.1f}x first |")  # fmt: skip
-    print(
-        f"bootstrap SE ratio mle_jax / lavaan: median {np.median(ratio):.3f}, "
-        f"range {min(ratio):.3f}-{max(ratio):.3f} ({boot.n_inadmissible} inadmissible)"
+    rows.append(
+        f"| {n_boot} bootstrap refits of the HS CFA | mle_jax vs lavaan bootstrapLavaan | "
+        f"{boot_warm:.2f} s warm (first {boot_first:.2f} s) vs {r['boot']:.2f} s | "
+        f"{boot.n_inadmissible} inadmissible | {r['boot'] / boot_warm:.1f}x warm, "
+        f"{r['boot'] / boot_first:.1f}x first; SE ratio median {np.median(ratio):.3f} "
+        f"({min(ratio):.3f}-{max(ratio):.3f}) |"
     )
+    return rows
 
 
 if __name__ == "__main__":

@@ -134,6 +134,39 @@ def _model_options(data, init, tol, optimizer, max_steps, precondition) -> dict:
     )
 
 
+def _prepare_many(xs, model: Model, missing: str):
+    """A model's view of ``B`` data sets (:meth:`~mle_jax.Model.prepare_data`), for a model
+    that reads its variables by name (:class:`~mle_jax.SEM`: ``xs`` a list of DataFrames):
+    the model is bound once, to the members' rows together (every member the same groups
+    and mean structure), and the prepared rows are split back into members.
+
+    Returns ``(xs (B, n, d'), missing, model)``; other models' ``xs`` unchanged."""
+    if type(model).prepare_data is Model.prepare_data:
+        return xs, missing, model
+    members = [xs] if hasattr(xs, "columns") else list(xs)
+    if not members or not all(hasattr(m, "columns") and hasattr(m, "iloc") for m in members):
+        raise TypeError(
+            f"{type(model).__name__} reads its variables by name: pass xs as a list of pandas "
+            "DataFrames (one per data set, the same columns and number of rows)"
+        )
+    import pandas as pd
+
+    sizes = [len(m) for m in members]
+    if len(set(sizes)) > 1:
+        raise ValueError(
+            f"xs: the data sets have {sorted(set(sizes))} rows; fit_many needs equal sizes "
+            "(fit unequal ones one by one with fit)"
+        )
+    frame = pd.concat(members, ignore_index=True)
+    x, _, prepared, model = model.prepare_data(frame, None, missing)
+    if len(x) != sum(sizes):
+        raise ValueError(
+            f"missing={missing!r} dropped rows of a multigroup model; fit_many needs the "
+            "rows kept: pass missing='fiml'"
+        )
+    return np.reshape(np.asarray(x), (len(members), sizes[0], -1)), prepared, model
+
+
 def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
     """Warn (``ConvergenceWarning``) when a fit, or members of a batch, did not converge."""
     status = np.asarray(res.status)
@@ -417,7 +450,9 @@ def fit_many(
 
     Args:
         xs: ``(B, n, d)`` data sets (``(B, n)``: univariate), or a list of equal-shape arrays.
-            For unequal lengths: ``xs, weights = pad_batch(list_of_arrays)``.
+            For unequal lengths: ``xs, weights = pad_batch(list_of_arrays)``. For a model
+            that reads its variables by name (:class:`~mle_jax.SEM`): a list of pandas
+            DataFrames with the same number of rows.
         model: the :class:`~mle_jax.Gaussian` every member is fitted with.
         weights: optional ``(B, n)`` non-negative frequency weights or boolean mask.
         optimizer, max_steps, tol, missing, form, precondition: as in :func:`fit`, shared by
@@ -460,6 +495,8 @@ def fit_many(
         raise ValueError(
             f"batch_size must be None, 'auto' or a positive integer, got {batch_size!r}"
         )
+    if isinstance(model, Model):
+        xs, missing, model = _prepare_many(xs, model, missing)
     data = collect(xs, weights, raw=form == "raw", batched=True, missing=missing)
     _check_collected(data, name="xs")
     stats = data.stats

@@ -26,9 +26,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-from ._fiml import masked_cov
+from ._fiml import _fiml_total, fiml_information, masked_cov
 from ._models import Layout, Model
 from ._patterns import PatternStats
 from ._standardise import Affine
@@ -166,17 +167,56 @@ def fisher(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     return _fisher_block(cov, j_mean, j_cov)
 
 
+def _phi_jacobian(obj: ModelObjective, u, args: ModelArgs):
+    """``(d + d(d+1)/2, p)`` the Jacobian of ``phi = (mean, vech cov)`` of the standardised
+    moments (``vech``: ``np.tril_indices`` order, as :func:`~mle_jax._fiml.fiml_information`)."""
+    j_mean, j_cov = jacobians(obj, u, args)
+    rows, cols = np.tril_indices(j_mean.shape[0])
+    return jnp.concatenate([j_mean, j_cov[:, rows, cols].T], axis=0)
+
+
+def _sandwich(j, h):
+    return jnp.matmul(j.T, jnp.matmul(h, j, precision=HIGHEST), precision=HIGHEST)
+
+
 def expected_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     """``(p, p)`` the total expected information of the data in ``u``: the sum over
     missingness patterns of their rows times the Fisher information of the observed block
-    (for complete data ``n`` times :func:`fisher`)."""
-    j_mean, j_cov = jacobians(obj, u, args)
-    _, cov = obj.std_moments(u, args)
+    (for complete data ``n`` times :func:`fisher`).
+
+    It is ``J^T F_phi J`` with ``F_phi`` the expected information in ``phi = (mean, vech
+    cov)``: :func:`~mle_jax._fiml.fiml_information` of statistics equal to their
+    expectation (pattern means at the model's mean, scatters ``n_p Sigma_oo``), one batched
+    product over the patterns instead of a Fisher block per pattern."""
+    mean, cov = obj.std_moments(u, args)
     st = args.stats.as_patterns()
-    per = jax.vmap(_fisher_block, in_axes=(None, None, None, 0))(cov, j_mean, j_cov, st.mask)
-    return jnp.einsum("p,pij->ij", st.count, per, precision=HIGHEST)
+    mask = jnp.asarray(st.mask, cov.dtype)
+    count = jnp.asarray(st.count, cov.dtype)
+    scatter = count[:, None, None] * cov[None] * mask[:, :, None] * mask[:, None, :]
+    expect = PatternStats(mask, count, mask * mean[None], scatter)
+    return _sandwich(_phi_jacobian(obj, u, args), fiml_information(mean, cov, expect))
 
 
 def observed_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
-    """``(p, p)`` the Hessian of the total observed-data NLL in ``u`` (autodiff)."""
-    return jax.hessian(obj.nll)(u, args)
+    """``(p, p)`` the Hessian of the total observed-data NLL in ``u``.
+
+    Complete data: autodiff. Incomplete data (FIML): the chain rule with the closed-form
+    Hessian in ``phi = (mean, vech cov)`` (:func:`~mle_jax._fiml.fiml_information`),
+    ``J^T H_phi J + sum_k g_k d2 phi_k / du2`` with ``g`` the NLL's gradient in the moments
+    (the second term the Hessian of the moments' map contracted with it): the autodiff
+    Hessian would differentiate through every pattern once per parameter (2.7 s against
+    0.05 s for the five-factor CFA of 25 items with 96 patterns, ``benchmarks/sem.py``)."""
+    st = args.stats
+    if not st.incomplete:  # a static choice: the pytree's type
+        return jax.hessian(obj.nll)(u, args)
+    mean, cov = obj.std_moments(u, args)
+    parts = (st.mask, st.count, st.mean, st.scatter)
+    g_mean, g_cov = jax.grad(_fiml_total, argnums=(0, 1))(mean, cov, *parts)
+    g_mean, g_cov = jax.lax.stop_gradient((g_mean, g_cov))
+
+    def contracted(v):  # sum_k g_k phi_k(v): its Hessian is the moments' curvature term
+        m, c = obj.std_moments(v, args)
+        return jnp.sum(g_mean * m) + jnp.sum(g_cov * c)
+
+    h_phi = fiml_information(mean, cov, st)
+    return _sandwich(_phi_jacobian(obj, u, args), h_phi) + jax.hessian(contracted)(u)

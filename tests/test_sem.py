@@ -16,7 +16,7 @@ import pytest
 import mle_jax as mj
 from mle_jax._patterns import pattern_stats
 from mle_jax._sem_syntax import parse, partable
-from mle_jax.inference._bootstrap import replicate_stats
+from mle_jax.inference._bootstrap import _weights, replicate_stats
 
 pd = pytest.importorskip("pandas")
 
@@ -248,9 +248,15 @@ def test_replicate_statistics_are_those_of_the_resampled_rows():
     np.testing.assert_allclose(st.scatter[0], (sub - sub.mean(0)).T @ (sub - sub.mean(0)))
 
 
+@functools.cache
+def booted():
+    """48 bootstrap refits of the HS CFA (one batched program, shared by two tests)."""
+    return mj.inference.bootstrap(fitted("hs_cfa"), frame("hs"), n=48, seed=1)
+
+
 def test_bootstrap_standard_errors_match_lavaans_within_monte_carlo_error():
     res = fitted("hs_cfa")
-    boot = mj.inference.bootstrap(res, frame("hs"), n=48, seed=1)
+    boot = booted()
     assert (boot.status == mj.Status.CONVERGED).all()
     assert boot.estimates.shape == (48, len(boot.names))
     ref = REFS["hs_cfa"]["bootstrap"]
@@ -268,6 +274,30 @@ def test_bootstrap_standard_errors_match_lavaans_within_monte_carlo_error():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         repr(boot)
+
+
+def test_fit_many_fits_a_list_of_data_frames_each_with_its_status():
+    """A Monte Carlo study: fit_many with an SEM reads each DataFrame by name. The members
+    are the bootstrap's 48 replicates written out as rows, so they must give its estimates
+    (and the batched program is the bootstrap's: same model, same statistics' shapes)."""
+    hs = frame("hs")
+    counts = _weights(np.zeros(len(hs), int), 48, 1).astype(int)
+    xs = [hs.iloc[np.repeat(np.arange(len(hs)), c)].reset_index(drop=True) for c in counts]
+    with warnings.catch_warnings():  # a replicate at a bound (a Heywood case) is expected
+        warnings.simplefilter("ignore", mj.BoundaryWarning)
+        res = mj.fit_many(xs, mj.SEM(HS))
+    assert np.shape(res.status) == (48,)
+    assert (np.asarray(res.status) == mj.Status.CONVERGED).all()
+    boot = booted()
+    np.testing.assert_array_equal(np.asarray(res.at_bound).any(axis=-1), ~boot.admissible)
+    for k in (0, 47):
+        table = mj.inference.parameter_table(res[k])
+        assert tuple(table["name"]) == boot.names
+        np.testing.assert_allclose(table["estimate"], boot.estimates[k], atol=1e-4)
+    with pytest.raises(TypeError, match="list of pandas DataFrames"):
+        mj.fit_many(np.zeros((2, 10, 9)), mj.SEM(HS))
+    with pytest.raises(ValueError, match="equal sizes"):
+        mj.fit_many([hs, hs.iloc[:100]], mj.SEM(HS))
 
 
 def test_summary_prints_lavaans_sections():
