@@ -85,7 +85,7 @@ def _model_options(data, init, tol, optimizer, max_steps, precondition) -> dict:
     return dict(
         init=init,
         tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
-        optimizer=default_optimizer() if optimizer is None else optimizer,
+        optimizer=optimizer,  # None: Fisher scoring (mle_jax/_scoring.py)
         max_steps=int(max_steps),
         precondition=precondition,
     )
