@@ -101,6 +101,7 @@ class _Loop(NamedTuple):
     path: jax.Array | None
     status: jax.Array
     polish: jax.Array
+    f0: jax.Array
 
 
 def score(
@@ -144,18 +145,22 @@ def score(
         f, g = jax.value_and_grad(fun)(u)
         return _Point(u, f, g), None
 
-    pt0, hess0 = at(jnp.clip(jnp.asarray(args.u0), args.lo, args.hi))
-    du0, dec0 = _direction(obj, args, pt0, hess0)
-    dtype = pt0.f.dtype
+    u0 = jnp.clip(jnp.asarray(args.u0), args.lo, args.hi)
+    dtype = u0.dtype
+    # the start is evaluated by the loop's first pass (step -1 -> 0), so the Hessian and the
+    # information are compiled once, not once more in a prologue: a start with loss +inf
+    # and a zero step, which the line search accepts as it is
+    inf = jnp.asarray(jnp.inf, dtype)
     hist = path = None
     if history:
-        hist = jnp.full((max_steps + 1,), jnp.nan, dtype).at[0].set(pt0.f)
+        hist = jnp.full((max_steps + 1,), jnp.nan, dtype)
     if record_path:
-        path = jnp.zeros((max_steps + 1, *pt0.u.shape), dtype).at[0].set(pt0.u)
-    status0 = _status(pt0, dec0, 0, tol, max_steps)
-    # one more step once the tolerance is met (``polish``): at Newton's rate it leaves the
-    # estimates far inside the tolerance for the price of one step
-    state = _Loop(pt0, du0, dec0, jnp.asarray(0), hist, path, status0, status0 == Status.CONVERGED)
+        path = jnp.zeros((max_steps + 1, *u0.shape), dtype)
+    zero = jnp.zeros_like(u0)
+    state = _Loop(
+        _Point(u0, inf, zero), zero, inf, jnp.asarray(-1), hist, path,
+        jnp.asarray(Status.RUNNING), jnp.asarray(False), inf,
+    )  # fmt: skip
 
     def body(s: _Loop) -> _Loop:
         pt = s.pt
@@ -177,14 +182,16 @@ def score(
         _, u_new, ok, _ = jax.lax.while_loop(
             lambda c: ~c[2] & (c[3] < _HALVINGS), halve, (jnp.asarray(1.0, dtype), u1, ok1, 0)
         )
+        first = s.step < 0
+        ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
         new, hess = at(jnp.where(ok, u_new, pt.u))
         du, dec = _direction(obj, args, new, hess)
         step = s.step + 1
         status = _status(new, dec, step, tol, max_steps, stalled=~ok)
-        polish = status == Status.CONVERGED
-        # the first time the tolerance is met, one more step (a stalled one ends the loop)
+        polish = (status == Status.CONVERGED) & ~first
+        # the first time the tolerance is met after a step, one more step (a stalled one
+        # ends the loop converged: the point met the tolerance)
         status = jnp.where(polish & ~s.polish & ok, Status.RUNNING, status)
-        status = jnp.where(s.polish & ~polish & ~ok, Status.CONVERGED, status)
         return _Loop(
             new,
             du,
@@ -194,12 +201,13 @@ def score(
             None if s.path is None else s.path.at[step].set(new.u),
             status,
             s.polish | polish,
+            jnp.where(first, new.f, s.f0),
         )
 
     s = jax.lax.while_loop(lambda s: s.status == Status.RUNNING, body, state)
     u = s.pt.u
     if s.history is None:  # the first and the last loss
-        hist = jnp.full((2,), jnp.nan, dtype).at[0].set(pt0.f).at[1].set(s.pt.f)
+        hist = jnp.stack([s.f0, s.pt.f])
     else:
         hist = s.history
     gn = jnp.sqrt(jnp.sum(jnp.matmul(jnp.asarray(args.precond).T, s.pt.g, precision=HIGHEST) ** 2))
