@@ -4,7 +4,7 @@ Usage (from the repository root, with the ``bench`` extra installed)::
 
     python -m benchmarks.run                 # full run (~10 min on 2 CPU cores)
     python -m benchmarks.run --quick         # smoke run (< 1 min): small sizes, float64
-    python -m benchmarks.run --targets       # only the redesign's performance targets (~4 min + lavaan bootstrap)
+    python -m benchmarks.run --targets       # only the performance targets (~5 min, lavaan too)
     python -m benchmarks.run --write-docs    # also rewrite the tables in docs/benchmarks.md,
                                              # the figure docs/bench_time_vs_n.png and
                                              # benchmarks/results.json
