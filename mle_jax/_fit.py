@@ -128,7 +128,7 @@ def _model_options(data, init, tol, optimizer, max_steps, precondition) -> dict:
     return dict(
         init=init,
         tol=np.asarray(default_tol(data.dtype) if tol is None else tol, data.dtype),
-        optimizer=default_optimizer() if optimizer is None else optimizer,
+        optimizer=optimizer,  # None: Fisher scoring (mle_jax/_scoring.py)
         max_steps=int(max_steps),
         precondition=precondition,
     )
@@ -298,8 +298,10 @@ def fit(
             ``sqrt(g^T F^{-1} g)`` per row with the Fisher information ``F`` at the point
             (invariant to the parameterisation and the units).
         optimizer: any optax ``GradientTransformation``; default
-            :func:`~mle_jax.default_optimizer` (L-BFGS). Reuse the same object to reuse the
-            compiled loop.
+            :func:`~mle_jax.default_optimizer` (L-BFGS) for a ``Gaussian``, and for a
+            :class:`~mle_jax.Model` projected Fisher scoring / Newton steps with
+            backtracking (a few steps; ``docs/design-notes.md``, "Fisher scoring"). Reuse
+            the same object to reuse the compiled loop.
         init: start in the user's units (``MvnParams``, a ``(mean, cov)`` pair or an object
             with ``.mean``/``.cov``); default: the column means and variances (no
             correlation; for a full covariance its spread is kept within 4x of the data's).

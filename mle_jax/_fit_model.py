@@ -20,6 +20,7 @@ from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
 from ._models import Layout, Model
 from ._patterns import pad_patterns
 from ._result import FitResult
+from ._scoring import score
 from ._solve import finish_jit, solve, solve_jit
 from ._standardise import Affine
 from ._statistics import Data, moments
@@ -174,18 +175,30 @@ def prepare(model: Model, data: Data, init=None, *, precondition: str = "whiten"
     columns = data.columns or tuple(str(j) for j in range(d))
     model = model.bind(d)
     model.check(d, columns)
-    starts = [model.start(*moments(st)) for st in members]
-    layout = Layout.of(model, starts[0], d)
-    names = layout_names(model, layout, columns)
     inits = _member_inits(init, len(members))
-    for k, start in enumerate(inits):
-        if start is not None:
+    ref = model.start(*moments(members[0]))
+    layout = Layout.of(model, ref, d)
+    names = layout_names(model, layout, columns)
+    starts, checked = [], {}
+    for k, (st, start) in enumerate(zip(members, inits, strict=True)):
+        if start is None:
+            starts.append(ref if k == 0 else model.start(*moments(st)))
+            continue
+        if id(start) not in checked:  # a start shared by the members is checked once
             _check_params(model, start, layout, "init")
-            starts[k] = jax.tree.map(lambda a: np.asarray(a, np.float64), start)
+            checked[id(start)] = jax.tree.map(lambda a: np.asarray(a, np.float64), start)
+        starts.append(checked[id(start)])
     obj = ModelObjective(model, layout)
-    # one number of patterns for every member of a batch
-    size = max(len(st.as_patterns().count) for st in members) if batched else None
-    out = []
+    if batched:
+        # one number of patterns for every member of a batch; complete data keep their own
+        # (simpler, faster) NLL
+        size = None
+        if stats.incomplete:
+            size = max(len(st.as_patterns().count) for st in members)
+        args = _prepare_many(obj, members, starts, names, size, precondition)
+        if args is not None:
+            return obj, jax.tree.map(lambda a: np.asarray(a, dtype), args), names
+    out, size = [], size if batched else None
     for k, (st, params0) in enumerate(zip(members, starts, strict=True)):
         what = f"xs[{k}]" if batched else "x"
         parts, info = _prepare_one(obj, st, params0, names, what, size)
@@ -194,6 +207,59 @@ def prepare(model: Model, data: Data, init=None, *, precondition: str = "whiten"
         out.append(model_args(st, shift, scale, fixed, u0, dtype, limits, precond, size))
     args = jax.tree.map(lambda *a: np.stack(a), *out) if batched else out[0]
     return obj, args, names
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _start_info_many(obj: ModelObjective, params0, mean0, args: ModelArgs):
+    return jax.vmap(functools.partial(_start_info, obj))(params0, mean0, args)
+
+
+def _prepare_many(obj: ModelObjective, members, starts, names, size, precondition):
+    """:func:`_prepare_one` and the preconditioner of every member of a batch at once: one
+    compiled call for the starts' information, the checks vectorised. ``None`` when a
+    member fails a check (the caller then prepares member by member, for the message)."""
+    d = np.shape(members[0].mean)[-1]
+    p = obj.layout.size
+    base, means, limits = [], [], {}
+    for st, params0 in zip(members, starts, strict=True):
+        mean0, cov0 = moments(st)
+        shift, scale = np.asarray(mean0, np.float64), _scale_of(cov0)
+        fixed = obj.layout.fixed_values(params0)
+        base.append(model_args(st, shift, scale, fixed, np.zeros(p), np.float64, size=size))
+        means.append(mean0)
+        if id(params0) not in limits:
+            with np.errstate(all="ignore"):
+                limits[id(params0)] = obj.layout.limits(params0, AT_BOUND)
+    args = jax.tree.map(lambda *a: np.stack(a), *base)
+    params0 = jax.tree.map(lambda *a: np.stack(a), *starts)
+    try:
+        u0, mean, cov, info = _host_tree(_start_info_many(obj, params0, np.stack(means), args))
+    except Exception:
+        return None
+    if mean.shape[1:] != (d,) or cov.shape[1:] != (d, d):
+        return None
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(u0).all(-1) & np.isfinite(mean).all(-1) & np.isfinite(cov).all((-2, -1))
+        ok &= np.all(np.linalg.eigvalsh(0.5 * (cov + np.swapaxes(cov, -1, -2))) > 0, axis=-1)
+    if not ok.all():
+        return None
+    lo = np.stack([limits[id(s)][0] for s in starts])
+    hi = np.stack([limits[id(s)][1] for s in starts])
+    eye = np.broadcast_to(np.eye(p), info.shape)
+    precond = precond_inv = eye
+    if precondition != "none" and p:
+        diag = np.diagonal(info, axis1=-2, axis2=-1)
+        if not (np.isfinite(info).all() and np.all(diag > 1e-300)):
+            return None
+        s = np.sqrt(diag)
+        corr = info / s[:, :, None] / s[:, None, :]
+        vals = np.linalg.eigvalsh(0.5 * (corr + np.swapaxes(corr, -1, -2)))
+        if np.any(vals[:, 0] < 1e-10 * np.maximum(vals[:, -1], 1e-300)):
+            return None
+        chol = np.linalg.cholesky(0.5 * (info + np.swapaxes(info, -1, -2)))
+        precond_inv = np.swapaxes(chol, -1, -2)  # P = L^{-T}, P^{-1} = L^T
+        precond = np.linalg.inv(precond_inv)
+    return args._replace(u0=u0, lo=lo, hi=hi, precond=precond, precond_inv=precond_inv)
 
 
 def _member_inits(init, batch: int) -> list:
@@ -231,6 +297,18 @@ def fit_model(
     obj, args, names = prepare(model, data, init, precondition=precondition)
     args = args._replace(gate=np.asarray(tol, args.gate.dtype))
     p = obj.layout.size
+    if optimizer is None:  # the default: Fisher scoring (_scoring.py)
+        if starts == 1:
+            state, final_nll = _score(obj, args, tol, max_steps=max_steps, record_path=trace)
+        else:
+            v0 = _starts(p, starts, np.float64)
+            u0 = np.asarray(args.u0, np.float64) + v0 @ np.asarray(args.precond, np.float64).T
+            state, final_nll = _score_starts(
+                obj, args, u0.astype(data.dtype), tol, max_steps=max_steps
+            )
+            best = _best_start(np.asarray(state.status), np.asarray(final_nll))
+            state, final_nll = jax.tree.map(lambda a: a[best], (state, final_nll))
+        return result(obj, args, data, names, state, final_nll, trace=trace)
     common = dict(objective=obj, optimizer=optimizer, max_steps=max_steps)
     if starts == 1 and trace:
         v0 = np.zeros(p, data.dtype)
@@ -340,12 +418,45 @@ def _solve_starts_impl(args, v0, tol, *, objective, optimizer, max_steps):
 _solve_starts = jax.jit(_solve_starts_impl, static_argnames=("objective", "optimizer", "max_steps"))
 
 
+_score = jax.jit(score, static_argnums=0, static_argnames=("max_steps", "history", "record_path"))
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames=("max_steps",))
+def _score_starts(obj: ModelObjective, args: ModelArgs, u0, tol, *, max_steps: int):
+    return jax.vmap(lambda u: score(obj, args._replace(u0=u), tol, max_steps=max_steps))(u0)
+
+
+@functools.partial(
+    jax.jit, static_argnums=0, static_argnames=("max_steps", "batch_size", "history")
+)
+def _score_many(obj: ModelObjective, args: ModelArgs, tol, *, max_steps, batch_size, history):
+    def one(a):
+        return score(obj, a, tol, max_steps=max_steps, history=history)
+
+    return map_blocks(one, (args,), batch_size)
+
+
 def fit_model_many(
-    data: Data, model: Model, *, init, tol, optimizer, max_steps: int, batch_size, precondition
+    data: Data,
+    model: Model,
+    *,
+    init,
+    tol,
+    optimizer,
+    max_steps: int,
+    batch_size,
+    precondition,
+    history: bool = True,
 ) -> FitResult:
-    """A batch of model fits (see :func:`mle_jax.fit_many`)."""
+    """A batch of model fits (see :func:`mle_jax.fit_many`); ``history=False`` carries no
+    loss history through a scoring loop (the result's holds the first and last loss)."""
     obj, args, names = prepare(model, data, init, precondition=precondition)
     batch = np.shape(args.count)[0]
+    if optimizer is None:  # the default: Fisher scoring (_scoring.py)
+        state, final_nll = _score_many(
+            obj, args, tol, max_steps=max_steps, batch_size=batch_size, history=history
+        )
+        return result(obj, args, data, names, state, final_nll, trace=False)
     args = args._replace(gate=np.full(batch, tol, args.gate.dtype))
     v0 = np.zeros((batch, obj.layout.size), data.dtype)
     state, final_nll = _solve_many(

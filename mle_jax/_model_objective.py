@@ -27,10 +27,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve, solve_triangular
+from jax.scipy.linalg import cho_solve
 
 from ._fiml import _fiml_total, fiml_information, masked_cov
 from ._models import Layout, Model
+from ._nll import LOG2PI
 from ._patterns import PatternStats
 from ._standardise import Affine
 from ._types import HIGHEST, ArrayLike
@@ -104,6 +105,12 @@ class ModelObjective:
         mean, cov = self.std_moments(u, args)
         return args.stats.nll_cov(mean, cov)  # complete or by pattern: the pytree's type
 
+    def nll_smooth(self, u, args: ModelArgs) -> jax.Array:
+        """:meth:`nll` of complete data by :func:`nll_stats_smooth` (a cheap Hessian)."""
+        mean, cov = self.std_moments(u, args)
+        st = args.stats
+        return nll_stats_smooth(mean, cov, st.count, st.mean, st.scatter)
+
     def value(self, v, args: ModelArgs) -> jax.Array:
         return self.nll(self.free(v, args), args) / args.count
 
@@ -140,22 +147,83 @@ def jacobians(obj: ModelObjective, u, args: ModelArgs):
     return j_mean, jnp.moveaxis(j_cov, -1, 0)
 
 
+@jax.custom_jvp
+def spd_inverse(a: jax.Array) -> jax.Array:
+    """``(d, d) -> (d, d)`` the inverse of a symmetric positive definite matrix (one
+    Cholesky), whose derivative ``-A^{-1} dA A^{-1}`` is two matrix products: under
+    ``jacfwd``/``vmap`` no batched triangular solves, which XLA's CPU runtime runs one small
+    call at a time (``docs/design-notes.md``, "Fisher scoring")."""
+    chol = jnp.linalg.cholesky(a)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    return cho_solve((chol, True), eye)
+
+
+@spd_inverse.defjvp
+def _spd_inverse_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    inv = spd_inverse(a)
+    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+    return inv, -mm(mm(inv, da), inv)
+
+
+@jax.custom_jvp
+def general_inverse(a: jax.Array) -> jax.Array:
+    """``(d, d) -> (d, d)`` the inverse of a square matrix (LU), with the derivative
+    ``-A^{-1} dA A^{-1}`` as two matrix products (see :func:`spd_inverse`)."""
+    return jnp.linalg.inv(a)
+
+
+@general_inverse.defjvp
+def _general_inverse_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    inv = general_inverse(a)
+    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+    return inv, -mm(mm(inv, da), inv)
+
+
+@jax.custom_jvp
+def spd_logdet(a: jax.Array) -> jax.Array:
+    """``(d, d) -> ()`` ``log det A`` of a symmetric positive definite matrix, with the
+    derivative ``tr(A^{-1} dA)`` (see :func:`spd_inverse`)."""
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(jnp.linalg.cholesky(a))))
+
+
+@spd_logdet.defjvp
+def _spd_logdet_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    return spd_logdet(a), jnp.sum(spd_inverse(a) * da.T)
+
+
+def nll_stats_smooth(mean, cov, count, xbar, scatter) -> jax.Array:
+    """``()`` the total NLL of complete statistics (equal to
+    :func:`~mle_jax._nll.mvn_nll_stats`) written with :func:`spd_inverse` and
+    :func:`spd_logdet`: its Hessian is matrix products (Newton steps of Fisher scoring)."""
+    d = mean.shape[-1]
+    w = spd_inverse(cov)
+    r = xbar - mean
+    quad = jnp.dot(r, jnp.matmul(w, r, precision=HIGHEST), precision=HIGHEST)
+    return 0.5 * (count * (d * LOG2PI + spd_logdet(cov) + quad) + jnp.sum(w * scatter))
+
+
 def _fisher_block(cov, j_mean, j_cov, mask=None):
     """Per-row Fisher information of one pattern (``mask``: observed columns; ``None``:
-    all): ``J_m^T P J_m + tr(P J_a P J_b) / 2`` with ``P`` the observed block's precision."""
+    all): ``J_m^T W J_m + tr(W J_a W J_b) / 2`` with ``W`` the observed block's precision
+    (matrix products only: see :func:`spd_inverse`)."""
     d = cov.shape[-1]
     if mask is not None:
         cov = masked_cov(cov, mask)
         j_mean = j_mean * mask[:, None]
         j_cov = j_cov * mask[None, :, None] * mask[None, None, :]
-    chol = jnp.linalg.cholesky(cov)
-    a_mean = solve_triangular(chol, j_mean, lower=True)  # (d, p)
-    half = jax.vmap(lambda j: solve_triangular(chol, j, lower=True))(j_cov)  # L^-1 J
-    a_cov = jax.vmap(lambda h: solve_triangular(chol, h.T, lower=True))(half)  # L^-1 J L^-T
-    flat = a_cov.reshape(a_cov.shape[0], d * d)
-    return jnp.matmul(a_mean.T, a_mean, precision=HIGHEST) + 0.5 * jnp.matmul(
-        flat, flat.T, precision=HIGHEST
-    )
+    w = spd_inverse(cov)
+    if mask is not None:  # the unobserved block of masked_cov is the identity: drop it
+        w = w * mask[:, None] * mask[None, :]
+    p = j_cov.shape[0]
+    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+    wj = jnp.einsum("ik,akj->aij", w, j_cov, precision=HIGHEST)  # (p, d, d): W J_a
+    # tr(W J_a W J_b) = sum_ij (W J_a)_ij (W J_b)_ji
+    flat_a = wj.reshape(p, d * d)
+    flat_b = jnp.swapaxes(wj, -1, -2).reshape(p, d * d)
+    return mm(j_mean.T, mm(w, j_mean)) + 0.5 * mm(flat_a, flat_b.T)
 
 
 def fisher(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
@@ -206,9 +274,9 @@ def observed_information(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     (the second term the Hessian of the moments' map contracted with it): the autodiff
     Hessian would differentiate through every pattern once per parameter (2.7 s against
     0.05 s for the five-factor CFA of 25 items with 96 patterns, ``benchmarks/sem.py``)."""
-    st = args.stats
-    if not st.incomplete:  # a static choice: the pytree's type
-        return jax.hessian(obj.nll)(u, args)
+    if not args.stats.incomplete:  # a static choice: the pytree's type
+        return jax.hessian(obj.nll_smooth)(u, args)
+    st = args.stats.as_patterns()
     mean, cov = obj.std_moments(u, args)
     parts = (st.mask, st.count, st.mean, st.scatter)
     g_mean, g_cov = jax.grad(_fiml_total, argnums=(0, 1))(mean, cov, *parts)

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import _validate
 from . import constraints as C
+from ._model_objective import general_inverse
 from ._models import Model, Report
 from ._sem_syntax import GROUP_EQUAL, Row, parse, partable, variables
 
@@ -308,7 +309,8 @@ class SEM(Model):
         """``(cov (G, v, v), mean (G, v))`` of every variable, observed and latent."""
         a, s, m = self.matrices(params)
         eye = jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
-        b = jnp.linalg.solve(eye - a, eye)
+        # (I - A)^{-1} whose derivative is matrix products (fast Jacobians on a CPU)
+        b = jax.vmap(general_inverse)(eye - a)
         cov = b @ s @ jnp.swapaxes(b, -1, -2)
         return cov, jnp.einsum("gij,gj->gi", b, m)
 

@@ -321,3 +321,16 @@ def test_profile_interval_ends_are_where_the_likelihood_ratio_is_chi2():
     assert lo < float(res.params["rho"]) < hi
     with pytest.raises(ValueError, match="unknown parameter 'r'"):
         mj.inference.profile_interval(res, "r")
+
+
+def test_an_optax_optimizer_still_fits_a_model_and_agrees_with_fisher_scoring():
+    """The default (Fisher scoring / projected Newton, ``_scoring.py``) and any optax
+    transformation (here L-BFGS) reach the same estimate; scoring in a few steps."""
+    x = _data(n=500, d=3, seed=2)
+    default = mj.fit(x, CS)
+    lbfgs = mj.fit(x, CS, optimizer=mj.default_optimizer())
+    assert bool(default.converged) and bool(lbfgs.converged)
+    assert int(default.num_steps) <= 10
+    for name in ("var", "rho"):
+        np.testing.assert_allclose(default.params[name], lbfgs.params[name], rtol=1e-7)
+    np.testing.assert_allclose(float(default.nll), float(lbfgs.nll), rtol=1e-12)

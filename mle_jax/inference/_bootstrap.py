@@ -184,7 +184,7 @@ def bootstrap(
     size = default_block("stats") if batch_size == "auto" else batch_size
     with warnings.catch_warnings():  # replicates' warnings are summarised in the result
         warnings.simplefilter("ignore")
-        refits = fit_model_many(data, model, batch_size=size, **options)
+        refits = fit_model_many(data, model, batch_size=size, history=False, **options)
     status = np.asarray(refits.status)
     ok = status == Status.CONVERGED
     fixed = tuple(jnp.asarray(a) for a in result.layout.fixed_values(result.params))

@@ -1,0 +1,227 @@
+"""Fisher scoring: the default solver of a :class:`~mle_jax.Model` fit.
+
+A model's objective has a cheap metric, the Fisher information per row at the point
+(:func:`~mle_jax._model_objective.fisher`, ``J^T (S^{-1} (x) S^{-1}) J / 2`` plus the mean
+part: ``p`` forward passes of the model and ``d x d`` triangular solves). Scoring steps
+``du = -F(u)^{-1} g(u)`` in the model's free coordinates ``u``, so
+
+* the convergence measure (the Newton decrement ``sqrt(g^T F^{-1} g)``, the one of
+  :meth:`~mle_jax._model_objective.ModelObjective.stationarity`) comes with every step;
+* the step is invariant to the parameterisation and the units: no preconditioner, no
+  memory, and a backtracking (Armijo) line search that accepts the full step near the
+  optimum, where scoring converges at the rate of the misfit (exactly for a saturated model,
+  a few steps for a model near the data);
+* a parameter at its bound (a Heywood case) is handled by projection: coordinates at a
+  limit whose gradient points out of the box are held, the step is the scoring step of the
+  others, and the trial point is clipped back into ``[lo, hi]``.
+
+For incomplete data (pattern statistics) the metric is the complete-data information at
+the point: positive definite, cheap, and a linear rate set by the fraction of missing
+information (as EM's).
+
+The loop is pure and unbatched (``jax.vmap`` lifts it for ``fit_many`` and the bootstrap)
+and returns the :class:`~mle_jax._solve._State` that :func:`~mle_jax._solve.solve` returns
+after :func:`~mle_jax._solve.finish`, so the result is built the same way.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_solve
+
+from ._model_objective import ModelArgs, ModelObjective, fisher
+from ._solve import _State
+from ._types import HIGHEST, Status
+
+__all__ = ["score"]
+
+_HALVINGS = 40  # backtracking halvings before a step counts as stalled (2^-40 ~ 1e-12)
+_ARMIJO = 1e-4
+
+
+class _Point(NamedTuple):
+    u: jax.Array
+    f: jax.Array
+    g: jax.Array
+
+
+def _direction(obj: ModelObjective, args: ModelArgs, pt: _Point, hess=None):
+    """``(du, decrement)``: the projected step and the Newton decrement with the Fisher
+    information over the coordinates that may move (not at a limit with the gradient
+    pointing out of the box). The step is Newton's where ``hess`` (complete data) is
+    positive definite (quadratic convergence also for a model that misfits, where scoring
+    is linear), else the scoring step."""
+    u, g = pt.u, pt.g
+    held = ((u <= args.lo) & (g > 0)) | ((u >= args.hi) & (g < 0))
+    keep = (~held).astype(u.dtype)
+    mask = lambda a: a * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)  # noqa: E731
+    gk = g * keep
+    du, dec2, ok = _solve_spd(mask(fisher(obj, u, args)), gk)
+    # a singular information (a non-identified point): fall back to steepest descent
+    du = jnp.where(ok, du, -gk)
+    dec = jnp.where(ok, jnp.sqrt(jnp.maximum(dec2, 0.0)), jnp.inf)
+    if hess is not None:
+        du_newton, _, newton = _solve_spd(mask(hess), gk)
+        du = jnp.where(newton, du_newton, du)
+    return du, dec
+
+
+def _solve_spd(a, g):
+    """``(-a^{-1} g, g^T a^{-1} g, ok)`` for a symmetric ``a``; ``ok``: ``a`` is positive
+    definite (to its Cholesky) and the result finite."""
+    chol = jnp.linalg.cholesky(0.5 * (a + a.T))
+    x = -cho_solve((chol, True), g)
+    dec2 = -jnp.dot(g, x, precision=HIGHEST)
+    return x, dec2, jnp.all(jnp.isfinite(x)) & (dec2 >= 0)
+
+
+def _status(pt: _Point, dec, step, tol, max_steps, stalled=False):
+    finite = jnp.isfinite(pt.f) & jnp.all(jnp.isfinite(pt.g)) & jnp.all(jnp.isfinite(pt.u))
+    return jnp.where(
+        ~finite,
+        Status.NONFINITE,
+        jnp.where(
+            dec <= tol,
+            Status.CONVERGED,
+            jnp.where((step >= max_steps) | stalled, Status.MAX_STEPS, Status.RUNNING),
+        ),
+    )
+
+
+class _Loop(NamedTuple):
+    pt: _Point
+    du: jax.Array
+    dec: jax.Array
+    step: jax.Array
+    history: jax.Array | None
+    path: jax.Array | None
+    status: jax.Array
+    polish: jax.Array
+    f0: jax.Array
+
+
+def score(
+    obj: ModelObjective,
+    args: ModelArgs,
+    tol,
+    *,
+    max_steps: int,
+    history: bool = True,
+    record_path: bool = False,
+):
+    """Minimise ``obj.nll(u, args) / args.count`` by projected Fisher scoring from
+    ``args.u0``: pure, unbatched (``obj`` and the flags are static).
+
+    ``history=False`` carries no ``(max_steps + 1,)`` loss history through the loop (a
+    batch of refits that nobody plots); the result's history then holds the first and the
+    last loss only.
+
+    Returns:
+        ``(state, final_nll)`` as :func:`~mle_jax._solve.solve` returns them: ``state.best``
+        and ``state.params`` are the final free coordinates ``u``; ``best_grad_norm`` the
+        gradient norm in the start's whitened coordinates (``||P^T g_u||``); the status is
+        CONVERGED when the Newton decrement per row is ``<= tol`` at finite estimates.
+    """
+    tol = jnp.asarray(tol)
+    complete = not args.stats.incomplete
+    # complete data: the NLL written with matrix products (its Hessian is cheap)
+    nll = obj.nll_smooth if complete else obj.nll
+    fun = lambda u: nll(u, args) / args.count  # noqa: E731
+
+    def at(u):
+        """``(point, Hessian or None)`` at ``u``."""
+        if complete:
+
+            def grad_aux(u):
+                f, g = jax.value_and_grad(fun)(u)
+                return g, (f, g)
+
+            hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
+            return _Point(u, f, g), hess
+        f, g = jax.value_and_grad(fun)(u)
+        return _Point(u, f, g), None
+
+    u0 = jnp.clip(jnp.asarray(args.u0), args.lo, args.hi)
+    dtype = u0.dtype
+    # the start is evaluated by the loop's first pass (step -1 -> 0), so the Hessian and the
+    # information are compiled once, not once more in a prologue: a start with loss +inf
+    # and a zero step, which the line search accepts as it is
+    inf = jnp.asarray(jnp.inf, dtype)
+    hist = path = None
+    if history:
+        hist = jnp.full((max_steps + 1,), jnp.nan, dtype)
+    if record_path:
+        path = jnp.zeros((max_steps + 1, *u0.shape), dtype)
+    zero = jnp.zeros_like(u0)
+    state = _Loop(
+        _Point(u0, inf, zero), zero, inf, jnp.asarray(-1), hist, path,
+        jnp.asarray(Status.RUNNING), jnp.asarray(False), inf,
+    )  # fmt: skip
+
+    def body(s: _Loop) -> _Loop:
+        pt = s.pt
+        slack = 8 * jnp.finfo(dtype).eps * jnp.abs(pt.f)
+
+        def trial(t):
+            u = jnp.clip(pt.u + t * s.du, args.lo, args.hi)
+            f = fun(u)
+            decrease = jnp.dot(pt.g, u - pt.u, precision=HIGHEST)
+            return u, jnp.isfinite(f) & (f <= pt.f + _ARMIJO * decrease + slack)
+
+        u1, ok1 = trial(jnp.asarray(1.0, dtype))
+
+        def halve(c):
+            t, _, _, i = c
+            u, ok = trial(0.5 * t)
+            return 0.5 * t, u, ok, i + 1
+
+        _, u_new, ok, _ = jax.lax.while_loop(
+            lambda c: ~c[2] & (c[3] < _HALVINGS), halve, (jnp.asarray(1.0, dtype), u1, ok1, 0)
+        )
+        first = s.step < 0
+        ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
+        new, hess = at(jnp.where(ok, u_new, pt.u))
+        du, dec = _direction(obj, args, new, hess)
+        step = s.step + 1
+        status = _status(new, dec, step, tol, max_steps, stalled=~ok)
+        polish = (status == Status.CONVERGED) & ~first
+        # the first time the tolerance is met after a step, one more step (a stalled one
+        # ends the loop converged: the point met the tolerance)
+        status = jnp.where(polish & ~s.polish & ok, Status.RUNNING, status)
+        return _Loop(
+            new,
+            du,
+            dec,
+            step,
+            None if s.history is None else s.history.at[step].set(new.f),
+            None if s.path is None else s.path.at[step].set(new.u),
+            status,
+            s.polish | polish,
+            jnp.where(first, new.f, s.f0),
+        )
+
+    s = jax.lax.while_loop(lambda s: s.status == Status.RUNNING, body, state)
+    u = s.pt.u
+    if s.history is None:  # the first and the last loss
+        hist = jnp.stack([s.f0, s.pt.f])
+    else:
+        hist = s.history
+    gn = jnp.sqrt(jnp.sum(jnp.matmul(jnp.asarray(args.precond).T, s.pt.g, precision=HIGHEST) ** 2))
+    out = _State(
+        params=u,
+        opt_state=None,
+        step=s.step,
+        loss=s.pt.f,
+        grad=s.pt.g,
+        grad_norm=gn,
+        best=u,
+        best_loss=s.pt.f,
+        best_grad_norm=gn,
+        history=hist,
+        path=s.path,
+        status=s.status,
+    )
+    return out, obj.nll(u, args)
