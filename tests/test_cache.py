@@ -27,7 +27,12 @@ print(json.dumps({"before": before, "path": path, "after": jax.config.jax_compil
 
 
 def _child(cache):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))
+    }
+    env["PYTHONPATH"] = str(ROOT)  # and no cache of the test session's (conftest.py)
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(cache)],
         capture_output=True,
