@@ -7,7 +7,6 @@ takes the same road with a leading axis on every array.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -17,110 +16,23 @@ import optax
 
 from . import _progress, _validate
 from ._batch import default_block, member_errors, pattern_errors, solve_many
-from ._bijections import MvnParams, raw_from_chol
+from ._fit_checks import check_collected, check_model_data, check_options, check_ridge
 from ._fit_model import fit_model, fit_model_many
-from ._model import PRECONDITIONS, Gaussian
+from ._fit_recovery import first_leg, restart_far, restart_far_many, two_legs
+from ._model import Gaussian
 from ._models import Model
 from ._objective import check_prior
 from ._patterns import PatternStats
-from ._problem import best_point, far_start, prepare, result, start
+from ._problem import prepare, result, start
 from ._result import FitResult
 from ._solve import default_optimizer, default_tol, finish_jit, solve_jit
-from ._statistics import MISSING, collect, moments
+from ._statistics import collect
 from ._types import ConvergenceWarning, Status
 from .stats import SuffStats
 
 __all__ = ["fit", "fit_many"]
 
 _ON_INVALID = ("raise", "skip")
-
-
-def _check_options(
-    model, max_steps, form, precondition, missing="raise", *, tol=None, optimizer=None, columns=None
-) -> Gaussian | Model:
-    """Check every option at the boundary (``_validate``): a clear error naming it."""
-    _validate.check_tol(tol)
-    _validate.check_optimizer(optimizer)
-    _validate.check_columns(columns)
-    if model is None:
-        model = Gaussian()
-    elif not isinstance(model, (Gaussian, Model)):
-        raise TypeError(
-            f"model must be a mle_jax.Gaussian (e.g. mj.Gaussian(covariance='diag')) or a "
-            f"mle_jax.Model (e.g. mj.FactorAnalysis(2), mj.Structured(...)), got "
-            f"{type(model).__name__}"
-        )
-    if isinstance(model, Model) and form != "stats":
-        raise ValueError("a Model is fitted from statistics: use form='stats' (the default)")
-    _validate.check_max_steps(max_steps)
-    if form not in ("stats", "raw"):
-        raise ValueError(f"form must be 'stats' or 'raw', got {form!r}")
-    if precondition not in PRECONDITIONS:
-        raise ValueError(f"precondition must be one of {PRECONDITIONS}, got {precondition!r}")
-    if missing not in MISSING:
-        raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
-    return model
-
-
-def _check_collected(data, columns=None, name: str = "x") -> None:
-    """Checks that need the data's statistics: column names, the dtype's range."""
-    _validate.check_columns(columns, data.stats.mean.shape[-1])
-    _validate.check_representable(data.stats, data.dtype, name)
-
-
-def _check_ridge(model: Gaussian, data, name: str = "x", *, needed: bool = True) -> None:
-    """A ridge must be a number of the compute dtype that changes the covariance: not past
-    its largest variance (overflow: an inf covariance), not below its smallest normal
-    (underflow: nothing added), and, where the data need it (constant or dependent columns),
-    not below the dtype's precision of the data's largest variance (the covariance would stay
-    numerically singular)."""
-    ridge = model.ridge
-    if not ridge:
-        return
-    dtype = np.dtype(data.dtype)
-    info = np.finfo(dtype)
-    x64 = "" if dtype == np.float64 else "; or enable x64 (jax_enable_x64) for float64"
-    if ridge > float(info.max) / 16:
-        raise ValueError(
-            f"ridge={ridge:g} overflows {dtype} (largest {float(info.max):.1e}): the "
-            f"covariance S/n + ridge*I and its square root cannot be represented; use a ridge "
-            f"below {float(info.max) / 16:.1e} (a ridge far above the data's variances fits "
-            f"nothing but the ridge){x64}"
-        )
-    if ridge < 16 * float(info.tiny):
-        raise ValueError(
-            f"ridge={ridge:g} underflows {dtype} (smallest normal {float(info.tiny):.1e}): it "
-            f"would add nothing to the covariance (a variance of 0 stays 0); use a ridge of "
-            f"at least {16 * float(info.tiny):.1e}, for example 1e-6 times the data's largest "
-            f"variance{x64}"
-        )
-    if not needed:
-        return
-    try:
-        dataclasses.replace(model, ridge=0.0).check_data(data.stats, data.columns, name)
-    except ValueError as err:  # the data need the ridge: it must be large enough to count
-        var = np.diagonal(np.atleast_2d(moments(data.stats)[1]), axis1=-2, axis2=-1)
-        floor = 16 * float(info.eps) * float(np.max(var, initial=0.0))
-        if ridge < floor:
-            why = str(err).split(";")[0]
-            raise ValueError(
-                f"ridge={ridge:g} is too small to regularise {name} in {dtype}, which needs it "
-                f"({why}): a ridge below {dtype}'s precision of the data's largest variance "
-                f"({float(np.max(var)):.1e}) leaves the covariance numerically singular. Use "
-                f"ridge >= {floor:.1e}, for example 1e-6 times the largest variance "
-                f"({1e-6 * float(np.max(var)):.1e}){x64}"
-            ) from None
-
-
-def _check_model_data(stats, columns, name: str = "x") -> None:
-    """What every model needs of its data: rows, and every column observed (a model's own
-    identification is checked on its information, before the loop)."""
-    count = float(np.sum(stats.count))
-    if count < 2:
-        raise ValueError(f"{name} has {count:g} row(s); a model fit needs at least 2")
-    label = _validate.column_label(columns)
-    for j in np.flatnonzero(stats.observed_counts() <= 0):
-        raise ValueError(f"{name} column {label(int(j))} is never observed (all NaN); drop it")
 
 
 def _model_options(data, init, tol, optimizer, max_steps, precondition) -> dict:
@@ -187,76 +99,6 @@ def _warn_unconverged(res: FitResult, batched: bool = False) -> FitResult:
         )
     _validate.warn(text, ConvergenceWarning)
     return res
-
-
-def _restart_far(res: FitResult, init, prep, rerun) -> FitResult:
-    """A fit from a far ``init`` that did not converge: run again from the default start
-    (same compiled loop) and keep that fit if it converges, saying so (``far_start``)."""
-    far, how = far_start(init, prep)
-    if not bool(far):
-        return res
-    again = result(prep, *rerun())
-    if not bool(again.converged):
-        return res
-    _validate.warn(
-        f"init is far from the data ({how}) and the fit from it stopped without converging "
-        f"({Status.name(res.status)} after {int(res.num_steps)} steps); it was restarted from "
-        f"the default start (the data's column means and variances) and converged in "
-        f"{int(again.num_steps)} steps: the result is that fit. Pass a start nearer the data, "
-        "or none"
-    )
-    return again
-
-
-def _restart_far_many(state, final_nll, init, prep, rerun, keep):
-    """:func:`_restart_far` for the members of a batch: the far, unconverged members are
-    replaced by their fit from the default start where that one converges."""
-    far, how = far_start(init, prep)
-    status = np.asarray(state.status)
-    redo = np.broadcast_to(far, status.shape) & (status != Status.CONVERGED) & keep
-    if not redo.any():
-        return state, final_nll
-    state2, nll2 = rerun()
-    take = redo & (np.asarray(state2.status) == Status.CONVERGED)
-    if not take.any():
-        return state, final_nll
-
-    def pick(a, b):
-        if a is None:
-            return None
-        mask = np.reshape(take, take.shape + (1,) * (np.ndim(a) - take.ndim))
-        return jnp.where(mask, b, a)
-
-    members = np.flatnonzero(take)
-    _validate.warn(
-        f"init is far from the data ({how}) for {int(redo.sum())} member(s), whose fits "
-        f"stopped without converging; {members.size} of them (members "
-        f"{members[:10].tolist()}) were restarted from the default start (the column means and "
-        "variances) and converged: their results are those fits. Pass starts nearer the data, "
-        "or none"
-    )
-    return jax.tree.map(pick, state, state2, is_leaf=lambda a: a is None), pick(final_nll, nll2)
-
-
-_FIRST_LEG_TOL = 1e-3  # the first leg of a float32 FIML fit: a preconditioner's digits
-
-
-def _two_legs(data, precondition: str, tol: float) -> bool:
-    """Fit float32 FIML in two legs, the second whitened at the point the first reached?
-
-    Pattern statistics are whitened by the preconditioner's covariance (``_fiml``), and the
-    float32 noise in the NLL's gradient grows with how far the fit is from it: from a
-    preconditioner of a few EM steps on flat, nearly collinear data (``missvals``) the
-    gradient stalls near 3e-4, above the default ``tol``. Whitened at a point with a
-    gradient of ``_FIRST_LEG_TOL``, the noise is float32's own (~1e-7;
-    ``docs/reliability.md``, "float32"). float64 has digits to spare.
-    """
-    return (
-        data.stats.incomplete
-        and np.dtype(data.dtype) == np.float32
-        and precondition == "whiten"
-        and tol < _FIRST_LEG_TOL
-    )
 
 
 def fit(
@@ -355,7 +197,7 @@ def fit(
         (True, True)
     """
     _validate.check_not_traced("fit", x=x, weights=weights, init=init)
-    model = _check_options(
+    model = check_options(
         model,
         max_steps,
         form,
@@ -372,16 +214,16 @@ def fit(
     if isinstance(model, Model):
         x, columns, missing, model = model.prepare_data(x, columns, missing)
     data = collect(x, weights, raw=form == "raw", columns=columns, missing=missing)
-    _check_collected(data, columns)
+    check_collected(data, columns)
     if isinstance(model, Model):
         if progress:
             raise ValueError("progress= is not available for a Model fit yet")
-        _check_model_data(data.stats, data.columns)
+        check_model_data(data.stats, data.columns)
         common = _model_options(data, init, tol, optimizer, max_steps, precondition)
         return _warn_unconverged(
             fit_model(data, model, trace=bool(trace), starts=int(starts), **common)
         )
-    _check_ridge(model, data)
+    check_ridge(model, data)
     model.check_data(data.stats, data.columns)
     prep = prepare(data, model, precondition)
     init_std = start(init, prep)
@@ -395,26 +237,17 @@ def fit(
         record_path=bool(trace),
     )
     tol_arr = np.asarray(tol, dtype)
-    run = functools.partial(solver, prep.problem, init_std, tol_arr)
     k = _progress.every(progress, max_steps)
-    if not k and _two_legs(data, precondition, tol):
-        # float32 FIML: a first leg to _FIRST_LEG_TOL, a second whitened where it stopped
-        state, _ = solver(prep.problem, init_std, np.asarray(_FIRST_LEG_TOL, dtype))
-        if int(state.status) != Status.NONFINITE:
-            mean, chol = best_point(prep, state)
-            cov = chol @ np.swapaxes(chol, -1, -2)
-            prep = prepare(data, model, precondition, around=(mean, cov))
-            init_std = start(MvnParams(mean, raw_from_chol(chol)), prep)
-            steps = state.step
-            state, final_nll = solver(prep.problem, init_std, np.asarray(tol, dtype))
-            return _warn_unconverged(
-                result(prep, state._replace(step=state.step + steps), final_nll)
-            )
+    steps = 0
+    if not k and two_legs(data, precondition, tol):  # float32 FIML: re-whitened once
+        prep, init_std, steps = first_leg(solver, data, model, precondition, prep, init_std)
+    run = functools.partial(solver, prep.problem, init_std, tol_arr)
     if not k:
-        res = result(prep, *run())
+        state, final_nll = run()
+        res = result(prep, state._replace(step=state.step + steps), final_nll)
         if init is not None and not bool(res.converged):
             rerun = lambda: solver(prep.problem, start(None, prep), tol_arr)  # noqa: E731
-            res = _restart_far(res, init, prep, rerun)
+            res = restart_far(res, init, prep, rerun)
         return _warn_unconverged(res)
     count, offset = float(data.stats.total_count()), float(prep.nll_offset)
     with _progress.ProgressBar(max_steps, lambda v: v * count + offset) as bar:
@@ -484,7 +317,7 @@ def fit_many(
         True
     """
     _validate.check_not_traced("fit_many", xs=xs, weights=weights, init=init)
-    model = _check_options(
+    model = check_options(
         model, max_steps, form, precondition, missing, tol=tol, optimizer=optimizer
     )
     if on_invalid not in _ON_INVALID:
@@ -500,17 +333,17 @@ def fit_many(
     if isinstance(model, Model):
         xs, missing, model = _prepare_many(xs, model, missing)
     data = collect(xs, weights, raw=form == "raw", batched=True, missing=missing)
-    _check_collected(data, name="xs")
+    check_collected(data, name="xs")
     stats = data.stats
     batch = stats.count.shape[0]
     if isinstance(model, Model):
         for k in range(batch):
-            _check_model_data(type(stats)(*(a[k] for a in stats)), None, f"xs[{k}]")
+            check_model_data(type(stats)(*(a[k] for a in stats)), None, f"xs[{k}]")
         common = _model_options(data, init, tol, optimizer, max_steps, precondition)
         size = None if batch_size is None else int(batch_size)
         res = fit_model_many(data, model, batch_size=size, **common)
         return _warn_unconverged(res, batched=True)
-    _check_ridge(model, data, "xs", needed=False)
+    check_ridge(model, data, "xs", needed=False)
     if stats.incomplete:
         errors = pattern_errors(stats, model)
     else:
@@ -554,19 +387,13 @@ def fit_many(
     )
     tol = default_tol(data.dtype) if tol is None else float(tol)
     steps = 0
-    if _two_legs(data, precondition, tol):  # as fit: float32 FIML, re-whitened once
-        state, _ = solver(prep.problem, init_std, np.asarray(_FIRST_LEG_TOL, data.dtype))
-        mean, chol = best_point(prep, state)
-        if np.all(np.isfinite(chol)) and np.all(np.isfinite(mean)):
-            cov = chol @ np.swapaxes(chol, -1, -2)
-            prep = prepare(data, model, precondition, around=(mean, cov))
-            init_std = start(MvnParams(mean, raw_from_chol(chol)), prep)
-            steps = state.step
+    if two_legs(data, precondition, tol):  # as fit: float32 FIML, re-whitened once
+        prep, init_std, steps = first_leg(solver, data, model, precondition, prep, init_std)
     state, final_nll = solver(prep.problem, init_std, np.asarray(tol, data.dtype))
     state = state._replace(step=state.step + steps)
     if init is not None:
         rerun = lambda: solver(prep.problem, start(None, prep), np.asarray(tol, data.dtype))  # noqa: E731
-        state, final_nll = _restart_far_many(state, final_nll, init, prep, rerun, ~bad)
+        state, final_nll = restart_far_many(state, final_nll, init, prep, rerun, ~bad)
     res = result(prep, state, final_nll)
     if not bad.any():
         return _warn_unconverged(res, batched=True)
