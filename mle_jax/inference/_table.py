@@ -380,10 +380,12 @@ class LRTest(NamedTuple):
 
 def saturated(result):
     """The saturated (unrestricted) Gaussian fit to a fit's own statistics (the h1 model:
-    the sample moments for complete data, the FIML estimate for incomplete data)."""
+    the sample moments for complete data, the FIML estimate for incomplete data, started
+    at the fit's own moments)."""
     from .._fit import fit
 
-    return fit(result.stats, columns=result.columns, tol=_tight_tol())
+    start = (np.asarray(result.mean, np.float64), np.asarray(result.cov, np.float64))
+    return fit(result.stats, columns=result.columns, tol=_tight_tol(), init=start)
 
 
 def lr_test(restricted, general=None) -> LRTest:
