@@ -158,12 +158,19 @@ def spd_inverse(a: jax.Array) -> jax.Array:
     return cho_solve((chol, True), eye)
 
 
-@spd_inverse.defjvp
-def _spd_inverse_jvp(primals, tangents):
-    (a,), (da,) = primals, tangents
-    inv = spd_inverse(a)
-    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
-    return inv, -mm(mm(inv, da), inv)
+def _inverse_jvp(inverse):
+    """The JVP rule of a matrix inverse: ``d(A^{-1}) = -A^{-1} dA A^{-1}``."""
+
+    def jvp(primals, tangents):
+        (a,), (da,) = primals, tangents
+        inv = inverse(a)
+        mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+        return inv, -mm(mm(inv, da), inv)
+
+    return jvp
+
+
+spd_inverse.defjvp(_inverse_jvp(spd_inverse))
 
 
 @jax.custom_jvp
@@ -173,12 +180,7 @@ def general_inverse(a: jax.Array) -> jax.Array:
     return jnp.linalg.inv(a)
 
 
-@general_inverse.defjvp
-def _general_inverse_jvp(primals, tangents):
-    (a,), (da,) = primals, tangents
-    inv = general_inverse(a)
-    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
-    return inv, -mm(mm(inv, da), inv)
+general_inverse.defjvp(_inverse_jvp(general_inverse))
 
 
 @jax.custom_jvp
