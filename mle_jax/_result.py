@@ -211,7 +211,7 @@ class FitResult:
         """
         from ._result_io import load
 
-        return load(path, model)
+        return load(cls, path, model)
 
     # -- printing ---------------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -144,12 +144,12 @@ def _read(path: str):
     return arrays, meta
 
 
-def load(path, model=None):
+def load(cls, path, model=None):
+    """``cls`` (:class:`~mle_jax.FitResult`) read from ``path`` (see ``FitResult.load``)."""
     from ._bijections import MvnParams
     from ._model import Gaussian
     from ._models import Layout
     from ._patterns import PatternStats
-    from ._result import FitResult
     from ._standardise import Affine
     from .stats import SuffStats
 
@@ -190,7 +190,7 @@ def load(path, model=None):
     fields = {k: arrays[k] for k in _ARRAYS if k in arrays}
     fields["params"] = params
     columns = None if meta["columns"] is None else tuple(meta["columns"])
-    return FitResult(
+    return cls(
         **jax.device_put(fields),
         path=None,
         stats=stats,
