@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
+from jax.scipy.linalg import cho_solve
 
 from ._nll import LOG2PI
 from ._types import HIGHEST
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PatternWhitening",
     "fiml_information",
+    "fiml_newton",
     "fiml_nll",
     "fiml_nll_whitened",
     "masked_cov",
@@ -51,6 +52,27 @@ def masked_cov(cov: jax.Array, mask: jax.Array) -> jax.Array:
     """``(d, d)``, ``(d,)`` -> ``M cov M + (I - M)``: ``Sigma_oo`` padded with identity."""
     m = mask.astype(cov.dtype)
     return cov * m[:, None] * m[None, :] + jnp.diag(1 - m)
+
+
+def tril_inverse(chol: jax.Array) -> jax.Array:
+    """``(..., d, d)`` lower-triangular ``L`` -> ``L^{-1}`` by recursive 2 x 2 blocks:
+    ``[[A, 0], [B, C]]^{-1} = [[A^{-1}, 0], [-C^{-1} B A^{-1}, C^{-1}]]``.
+
+    The same flops as a triangular solve against the identity, spent in batched matrix
+    products: for a batch of small factors (one per missingness pattern) XLA:CPU runs a
+    triangular solve matrix by matrix, and this is 1.7x faster at 5800 x (20, 20)
+    (16 -> 9 ms) and 1.5x at 100 x (50, 50); equal to ~1e-17 (``tests/test_missing_math.py``).
+    """
+    d = chol.shape[-1]
+    if d == 1:
+        return 1.0 / chol
+    h = d // 2
+    a_inv = tril_inverse(chol[..., :h, :h])
+    c_inv = tril_inverse(chol[..., h:, h:])
+    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+    b = -mm(c_inv, mm(chol[..., h:, :h], a_inv))
+    top = jnp.concatenate([a_inv, jnp.zeros((*a_inv.shape[:-1], d - h), chol.dtype)], axis=-1)
+    return jnp.concatenate([top, jnp.concatenate([b, c_inv], axis=-1)], axis=-2)
 
 
 def fiml_nll(mean: jax.Array, chol: jax.Array, ps: PatternStats) -> jax.Array:
@@ -82,12 +104,10 @@ def fiml_nll(mean: jax.Array, chol: jax.Array, ps: PatternStats) -> jax.Array:
 def _fiml_parts(mean, cov, mask, count, xbar):
     """Per pattern: ``K_p = Sigma_p^{-1}`` ``(P, d, d)`` (identity on the missing block),
     ``log|Sigma_oo|`` ``(P,)``, the residual ``r_p`` and ``K_p r_p`` ``(P, d)``."""
-    d = mean.shape[-1]
     m = mask
     sigma = jax.vmap(masked_cov, in_axes=(None, 0))(cov, m)
     chol = jnp.linalg.cholesky(sigma)
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=cov.dtype), sigma.shape)
-    linv = solve_triangular(chol, eye, lower=True)
+    linv = tril_inverse(chol)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
     r = m * (xbar - mean[None])
@@ -192,6 +212,92 @@ def fiml_information(mean: jax.Array, cov: jax.Array, ps: PatternStats) -> jax.A
     return jnp.block([[h_mm, h_ms], [h_ms.T, h_ss]])
 
 
+def _vech_unpack(phi, d):
+    """``phi = (mean, vech cov)`` -> ``(mean (d,), cov (d, d))``."""
+    rows, cols = np.tril_indices(d)
+    low = jnp.zeros((d, d), phi.dtype).at[rows, cols].set(phi[d:])
+    return phi[:d], low + jnp.tril(low, -1).T
+
+
+def _vech_value_and_grad(phi, ps: PatternStats):
+    """``(nll, gradient)`` of the FIML NLL in ``phi = (mean, vech cov)``."""
+    d = ps.mask.shape[-1]
+    rows, cols = np.tril_indices(d)
+    twice = np.where(rows == cols, 1.0, 2.0)  # an off-diagonal moves cov[i, j] and [j, i]
+    f, (g_mean, g_cov, *_) = _fiml_value_and_grads(*_vech_unpack(phi, d), *ps)
+    return f, jnp.concatenate([g_mean, g_cov[rows, cols] * twice])
+
+
+_vech_value_and_grad_jit = jax.jit(_vech_value_and_grad)
+
+
+@jax.jit
+def _newton_step(phi, f, g, ps: PatternStats):
+    """One Newton step of the saturated FIML NLL in ``phi = (mean, vech cov)`` with the
+    closed-form Hessian ``H`` (:func:`fiml_information`), Armijo-backtracked (a trial whose
+    covariance is not positive definite has a NaN loss and is halved).
+
+    Returns:
+        ``(phi, nll, grad, decrement, next_decrement)``: the new point, its NLL and
+        gradient, the Newton decrement ``sqrt(g^T H^{-1} g)`` at the old point (NaN where
+        ``H`` is not positive definite: the caller falls back to another solver) and at the
+        new point with the old point's ``H``.
+    """
+    chol = jnp.linalg.cholesky(fiml_information(*_vech_unpack(phi, ps.mask.shape[-1]), ps))
+    step = -cho_solve((chol, True), g)
+    slope = jnp.dot(g, step, precision=HIGHEST)
+    slack = 8 * jnp.finfo(f.dtype).eps * jnp.abs(f)
+
+    def trial(t):
+        return t, phi + t * step, *_vech_value_and_grad(phi + t * step, ps)
+
+    def rejected(c):
+        t, _, f_t, _ = c
+        ok = jnp.isfinite(f_t) & (f_t <= f + 1e-4 * t * slope + slack)
+        return ~ok & (t > 2.0**-30)
+
+    _, new, f_new, g_new = jax.lax.while_loop(
+        rejected, lambda c: trial(0.5 * c[0]), trial(jnp.asarray(1.0, phi.dtype))
+    )
+    after = jnp.dot(g_new, cho_solve((chol, True), g_new), precision=HIGHEST)
+    return new, f_new, g_new, jnp.sqrt(-slope), jnp.sqrt(after)
+
+
+def fiml_newton(ps: PatternStats, mean, cov, tol: float, max_steps: int = 30):
+    """The saturated FIML estimate by Newton's method from a start near it (a fitted
+    model's moments): quadratic convergence with the closed-form Hessian, a few steps of
+    ``O(P d^4)`` each (lavaan's h1 model; EM or a first-order fit take tens of steps).
+
+    Args:
+        ps: :class:`PatternStats` (``P`` patterns, no batch axes).
+        mean, cov: ``(d,)``, ``(d, d)`` the start (positive definite).
+        tol: bound on the Newton decrement per row, ``sqrt(g^T H^{-1} g / n)``, at the
+            returned point, with the Hessian of the last step (quadratic convergence makes
+            the difference to the point's own Hessian negligible).
+        max_steps: the most steps.
+
+    Returns:
+        ``(mean, cov, nll, converged)``, or ``None`` where the Hessian is not positive
+        definite at an iterate (a start far from the estimate): use a global solver.
+    """
+    d = np.shape(ps.mask)[-1]
+    rows, cols = np.tril_indices(d)
+    cov = np.asarray(cov, np.float64)
+    phi = jnp.asarray(np.concatenate([np.asarray(mean, np.float64), cov[rows, cols]]))
+    ps = type(ps)(*(jnp.asarray(a, phi.dtype) for a in ps))  # on the device once
+    root_n = np.sqrt(float(np.sum(ps.count)))
+    f, g = _vech_value_and_grad_jit(phi, ps)
+    converged = False
+    for _ in range(max_steps):
+        phi, f, g, dec, after = _newton_step(phi, f, g, ps)
+        if not np.isfinite(float(dec)):
+            return None
+        converged = float(after) / root_n <= tol
+        if converged:
+            break
+    return *_vech_unpack(phi, d), f, converged
+
+
 # ------------------------------------------------------------ whitened per pattern (fit)
 
 
@@ -272,13 +378,11 @@ def fiml_nll_whitened(mean, chol, mask, count, white: PatternWhitening) -> jax.A
 
 def _fiml_parts_h(mean, cov, h, mask, xbar):
     """:func:`_fiml_parts` where pattern ``p`` sees ``(H_p mean, H_p cov H_p^T)``."""
-    d = mean.shape[-1]
     hc = jnp.matmul(h, cov, precision=HIGHEST)
     sigma = jnp.matmul(hc, jnp.swapaxes(h, -1, -2), precision=HIGHEST)
     sigma = 0.5 * (sigma + jnp.swapaxes(sigma, -1, -2)) + jax.vmap(jnp.diag)(1 - mask)
     chol = jnp.linalg.cholesky(sigma)
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=cov.dtype), sigma.shape)
-    linv = solve_triangular(chol, eye, lower=True)
+    linv = tril_inverse(chol)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
     r = mask * (xbar - jnp.einsum("pij,j->pi", h, mean, precision=HIGHEST))

@@ -15,9 +15,13 @@ part: ``p`` forward passes of the model and ``d x d`` triangular solves). Scorin
   limit whose gradient points out of the box are held, the step is the scoring step of the
   others, and the trial point is clipped back into ``[lo, hi]``.
 
-For incomplete data (pattern statistics) the metric is the complete-data information at
-the point: positive definite, cheap, and a linear rate set by the fraction of missing
-information (as EM's).
+For incomplete data (pattern statistics) the Fisher information is the complete-data
+information at the point: positive definite and cheap, but scoring with it alone has the
+linear rate of EM (set by the fraction of missing information). The step therefore uses a
+secant (BFGS) estimate of the Hessian started at that information, updated with each
+step's change of gradient (:func:`_secant`; 27 -> 19 steps on a 20-variable factor model
+with 20 % missing, 120 -> 44 on a misfitting one), and each trial point is evaluated with
+its gradient, so an accepted step costs one evaluation of the FIML objective.
 
 The loop is pure and unbatched (``jax.vmap`` lifts it for ``fit_many`` and the bootstrap)
 and returns the :class:`~mle_jax._solve._State` that :func:`~mle_jax._solve.solve` returns
@@ -48,18 +52,19 @@ class _Point(NamedTuple):
     g: jax.Array
 
 
-def _direction(obj: ModelObjective, args: ModelArgs, pt: _Point, hess=None):
+def _direction(args: ModelArgs, pt: _Point, info, hess=None):
     """``(du, decrement)``: the projected step and the Newton decrement with the Fisher
-    information over the coordinates that may move (not at a limit with the gradient
-    pointing out of the box). The step is Newton's where ``hess`` (complete data) is
-    positive definite (quadratic convergence also for a model that misfits, where scoring
-    is linear), else the scoring step."""
+    information ``info`` over the coordinates that may move (not at a limit with the
+    gradient pointing out of the box). The step is Newton's where the curvature ``hess``
+    (the Hessian of complete data, a secant estimate for incomplete data) is positive
+    definite (superlinear convergence also for a model that misfits, where scoring is
+    linear), else the scoring step."""
     u, g = pt.u, pt.g
     held = ((u <= args.lo) & (g > 0)) | ((u >= args.hi) & (g < 0))
     keep = (~held).astype(u.dtype)
     mask = lambda a: a * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)  # noqa: E731
     gk = g * keep
-    du, dec2, ok = _solve_spd(mask(fisher(obj, u, args)), gk)
+    du, dec2, ok = _solve_spd(mask(info), gk)
     # a singular information (a non-identified point): fall back to steepest descent
     du = jnp.where(ok, du, -gk)
     dec = jnp.where(ok, jnp.sqrt(jnp.maximum(dec2, 0.0)), jnp.inf)
@@ -76,6 +81,18 @@ def _solve_spd(a, g):
     x = -cho_solve((chol, True), g)
     dec2 = -jnp.dot(g, x, precision=HIGHEST)
     return x, dec2, jnp.all(jnp.isfinite(x)) & (dec2 >= 0)
+
+
+def _secant(b, s, y):
+    """The BFGS update of the curvature estimate ``b`` ``(p, p)`` with the step ``s`` and
+    the change of the gradient ``y`` ``(p,)``; ``b`` as it is without positive curvature."""
+    sy = jnp.dot(s, y, precision=HIGHEST)
+    bs = jnp.matmul(b, s, precision=HIGHEST)
+    sbs = jnp.dot(s, bs, precision=HIGHEST)
+    eps = jnp.finfo(b.dtype).eps
+    ok = (sy > jnp.sqrt(eps) * jnp.linalg.norm(s) * jnp.linalg.norm(y)) & (sbs > 0)
+    new = b - jnp.outer(bs, bs) / jnp.where(ok, sbs, 1.0) + jnp.outer(y, y) / jnp.where(ok, sy, 1.0)
+    return jnp.where(ok, new, b)
 
 
 def _status(pt: _Point, dec, step, tol, max_steps, stalled=False):
@@ -101,6 +118,7 @@ class _Loop(NamedTuple):
     status: jax.Array
     polish: jax.Array
     f0: jax.Array
+    curvature: jax.Array | None  # incomplete data: the secant estimate of the Hessian
 
 
 def score(
@@ -132,17 +150,14 @@ def score(
     fun = lambda u: nll(u, args) / args.count  # noqa: E731
 
     def at(u):
-        """``(point, Hessian or None)`` at ``u``."""
-        if complete:
+        """``(point, Hessian)`` at ``u`` (complete data)."""
 
-            def grad_aux(u):
-                f, g = jax.value_and_grad(fun)(u)
-                return g, (f, g)
+        def grad_aux(u):
+            f, g = jax.value_and_grad(fun)(u)
+            return g, (f, g)
 
-            hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
-            return _Point(u, f, g), hess
-        f, g = jax.value_and_grad(fun)(u)
-        return _Point(u, f, g), None
+        hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
+        return _Point(u, f, g), hess
 
     u0 = jnp.clip(jnp.asarray(args.u0), args.lo, args.hi)
     dtype = u0.dtype
@@ -159,6 +174,7 @@ def score(
     state = _Loop(
         _Point(u0, inf, zero), zero, inf, jnp.asarray(-1), hist, path,
         jnp.asarray(Status.RUNNING), jnp.asarray(False), inf,
+        None if complete else jnp.eye(u0.shape[0], dtype=dtype),
     )  # fmt: skip
 
     def body(s: _Loop) -> _Loop:
@@ -166,25 +182,37 @@ def score(
         slack = 8 * jnp.finfo(dtype).eps * jnp.abs(pt.f)
 
         def trial(t):
+            """``(u, f, g, accepted)`` at step length ``t`` (``g``: zeros for complete
+            data, whose accepted point is evaluated once more with its Hessian)."""
             u = jnp.clip(pt.u + t * s.du, args.lo, args.hi)
-            f = fun(u)
+            if complete:
+                f, g = fun(u), zero
+            else:  # the gradient of an accepted trial is the next point's: one evaluation
+                f, g = jax.value_and_grad(fun)(u)
             decrease = jnp.dot(pt.g, u - pt.u, precision=HIGHEST)
-            return u, jnp.isfinite(f) & (f <= pt.f + _ARMIJO * decrease + slack)
-
-        u1, ok1 = trial(jnp.asarray(1.0, dtype))
+            return u, f, g, jnp.isfinite(f) & (f <= pt.f + _ARMIJO * decrease + slack)
 
         def halve(c):
-            t, _, _, i = c
-            u, ok = trial(0.5 * t)
-            return 0.5 * t, u, ok, i + 1
+            t, _, _, _, _, i = c
+            return 0.5 * t, *trial(0.5 * t), i + 1
 
-        _, u_new, ok, _ = jax.lax.while_loop(
-            lambda c: ~c[2] & (c[3] < _HALVINGS), halve, (jnp.asarray(1.0, dtype), u1, ok1, 0)
+        one = jnp.asarray(1.0, dtype)
+        _, u_new, f_new, g_new, ok, _ = jax.lax.while_loop(
+            lambda c: ~c[4] & (c[5] < _HALVINGS), halve, (one, *trial(one), 0)
         )
         first = s.step < 0
         ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
-        new, hess = at(jnp.where(ok, u_new, pt.u))
-        du, dec = _direction(obj, args, new, hess)
+        if complete:
+            new, hess = at(jnp.where(ok, u_new, pt.u))
+            info = fisher(obj, new.u, args)
+        else:
+            pick = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
+            new = _Point(pick(u_new, pt.u), pick(f_new, pt.f), pick(g_new, pt.g))
+            info = fisher(obj, new.u, args)
+            # BFGS from the complete-data information at the start: scoring's linear rate
+            # (the fraction of missing information, as EM's) becomes superlinear
+            hess = jnp.where(first, info, _secant(s.curvature, new.u - pt.u, new.g - pt.g))
+        du, dec = _direction(args, new, info, hess)
         step = s.step + 1
         status = _status(new, dec, step, tol, max_steps, stalled=~ok)
         polish = (status == Status.CONVERGED) & ~first
@@ -201,6 +229,7 @@ def score(
             status,
             s.polish | polish,
             jnp.where(first, new.f, s.f0),
+            None if complete else hess,
         )
 
     s = jax.lax.while_loop(lambda s: s.status == Status.RUNNING, body, state)
