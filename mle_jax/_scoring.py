@@ -17,11 +17,12 @@ part: ``p`` forward passes of the model and ``d x d`` triangular solves). Scorin
 
 For incomplete data (pattern statistics) the Fisher information is the complete-data
 information at the point: positive definite and cheap, but scoring with it alone has the
-linear rate of EM (set by the fraction of missing information). The step therefore uses a
-secant (BFGS) estimate of the Hessian started at that information, updated with each
-step's change of gradient (:func:`_secant`; 27 -> 19 steps on a 20-variable factor model
-with 20 % missing, 120 -> 44 on a misfitting one), and each trial point is evaluated with
-its gradient, so an accepted step costs one evaluation of the FIML objective.
+linear rate of EM (set by the fraction of missing information, and by the misfit). The step
+therefore uses that information plus a symmetric correction learnt from each step's change
+of gradient (a structured secant update, :func:`_secant`), where the sum is positive
+definite; each trial point is evaluated with its gradient, so an accepted step costs one
+evaluation of the FIML objective. Steps: 27 -> 16 on a 20-variable factor model with 20 %
+missing, 120 -> 23 on a misfitting one with a third missing, 30 -> 30 on the bfi CFA.
 
 The loop is pure and unbatched (``jax.vmap`` lifts it for ``fit_many`` and the bootstrap)
 and returns the :class:`~mle_jax._solve._State` that :func:`~mle_jax._solve.solve` returns
@@ -56,9 +57,9 @@ def _direction(args: ModelArgs, pt: _Point, info, hess=None):
     """``(du, decrement)``: the projected step and the Newton decrement with the Fisher
     information ``info`` over the coordinates that may move (not at a limit with the
     gradient pointing out of the box). The step is Newton's where the curvature ``hess``
-    (the Hessian of complete data, a secant estimate for incomplete data) is positive
-    definite (superlinear convergence also for a model that misfits, where scoring is
-    linear), else the scoring step."""
+    (the Hessian of complete data; for incomplete data the information plus its secant
+    correction) is positive definite (superlinear convergence also for a model that
+    misfits, where scoring is linear), else the scoring step."""
     u, g = pt.u, pt.g
     held = ((u <= args.lo) & (g > 0)) | ((u >= args.hi) & (g < 0))
     keep = (~held).astype(u.dtype)
@@ -83,16 +84,19 @@ def _solve_spd(a, g):
     return x, dec2, jnp.all(jnp.isfinite(x)) & (dec2 >= 0)
 
 
-def _secant(b, s, y):
-    """The BFGS update of the curvature estimate ``b`` ``(p, p)`` with the step ``s`` and
-    the change of the gradient ``y`` ``(p,)``; ``b`` as it is without positive curvature."""
-    sy = jnp.dot(s, y, precision=HIGHEST)
-    bs = jnp.matmul(b, s, precision=HIGHEST)
-    sbs = jnp.dot(s, bs, precision=HIGHEST)
-    eps = jnp.finfo(b.dtype).eps
-    ok = (sy > jnp.sqrt(eps) * jnp.linalg.norm(s) * jnp.linalg.norm(y)) & (sbs > 0)
-    new = b - jnp.outer(bs, bs) / jnp.where(ok, sbs, 1.0) + jnp.outer(y, y) / jnp.where(ok, sy, 1.0)
-    return jnp.where(ok, new, b)
+def _secant(c, s, r, v):
+    """The symmetric rank-2 update of a correction ``c`` ``(p, p)`` to the Fisher
+    information ``F`` so that ``(F + c) s = y``: with ``r = y - (F + c) s`` and ``v = F s``
+    (the change of the gradient the metric does not explain, and the metric's own step),
+    ``c + (r v^T + v r^T) / (v^T s) - (r^T s) v v^T / (v^T s)^2`` (Powell's symmetric
+    Broyden update in the metric ``F``: the least change to ``c`` in that metric). ``c`` as
+    it is where ``v^T s`` is not positive (no step)."""
+    vs = jnp.dot(v, s, precision=HIGHEST)
+    ok = vs > 0
+    vs = jnp.where(ok, vs, 1.0)
+    rs = jnp.dot(r, s, precision=HIGHEST)
+    new = c + (jnp.outer(r, v) + jnp.outer(v, r)) / vs - rs * jnp.outer(v, v) / vs**2
+    return jnp.where(ok, new, c)
 
 
 def _status(pt: _Point, dec, step, tol, max_steps, stalled=False):
@@ -118,7 +122,7 @@ class _Loop(NamedTuple):
     status: jax.Array
     polish: jax.Array
     f0: jax.Array
-    curvature: jax.Array | None  # incomplete data: the secant estimate of the Hessian
+    curvature: jax.Array | None  # incomplete data: the secant correction to the information
 
 
 def score(
@@ -174,7 +178,7 @@ def score(
     state = _Loop(
         _Point(u0, inf, zero), zero, inf, jnp.asarray(-1), hist, path,
         jnp.asarray(Status.RUNNING), jnp.asarray(False), inf,
-        None if complete else jnp.eye(u0.shape[0], dtype=dtype),
+        None if complete else jnp.zeros((u0.shape[0],) * 2, dtype),
     )  # fmt: skip
 
     def body(s: _Loop) -> _Loop:
@@ -209,9 +213,14 @@ def score(
             pick = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
             new = _Point(pick(u_new, pt.u), pick(f_new, pt.f), pick(g_new, pt.g))
             info = fisher(obj, new.u, args)
-            # BFGS from the complete-data information at the start: scoring's linear rate
-            # (the fraction of missing information, as EM's) becomes superlinear
-            hess = jnp.where(first, info, _secant(s.curvature, new.u - pt.u, new.g - pt.g))
+            # the information plus a secant correction learnt from the changes of the
+            # gradient: scoring's linear rate (the fraction of missing information, as
+            # EM's, and the misfit) becomes superlinear
+            step_u = new.u - pt.u
+            v = jnp.matmul(info, step_u, precision=HIGHEST)
+            r = new.g - pt.g - v - jnp.matmul(s.curvature, step_u, precision=HIGHEST)
+            corr = jnp.where(first, jnp.zeros_like(info), _secant(s.curvature, step_u, r, v))
+            hess = info + corr
         du, dec = _direction(args, new, info, hess)
         step = s.step + 1
         status = _status(new, dec, step, tol, max_steps, stalled=~ok)
@@ -229,7 +238,7 @@ def score(
             status,
             s.polish | polish,
             jnp.where(first, new.f, s.f0),
-            None if complete else hess,
+            None if complete else corr,
         )
 
     s = jax.lax.while_loop(lambda s: s.status == Status.RUNNING, body, state)
