@@ -122,7 +122,7 @@ class _Loop(NamedTuple):
     status: jax.Array
     polish: jax.Array
     f0: jax.Array
-    curvature: jax.Array | None  # incomplete data: the secant correction to the information
+    correction: jax.Array | None  # incomplete data: the secant correction to the information
 
 
 def score(
@@ -216,10 +216,12 @@ def score(
             # the information plus a secant correction learnt from the changes of the
             # gradient: scoring's linear rate (the fraction of missing information, as
             # EM's, and the misfit) becomes superlinear
+            c = s.correction
+            assert c is not None
             step_u = new.u - pt.u
             v = jnp.matmul(info, step_u, precision=HIGHEST)
-            r = new.g - pt.g - v - jnp.matmul(s.curvature, step_u, precision=HIGHEST)
-            corr = jnp.where(first, jnp.zeros_like(info), _secant(s.curvature, step_u, r, v))
+            r = new.g - pt.g - v - jnp.matmul(c, step_u, precision=HIGHEST)
+            corr = jnp.where(first, jnp.zeros_like(info), _secant(c, step_u, r, v))
             hess = info + corr
         du, dec = _direction(args, new, info, hess)
         step = s.step + 1
