@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve
+from jax.scipy.linalg import cho_solve, solve_triangular
 
 from ._nll import LOG2PI
 from ._types import HIGHEST
@@ -52,27 +52,6 @@ def masked_cov(cov: jax.Array, mask: jax.Array) -> jax.Array:
     """``(d, d)``, ``(d,)`` -> ``M cov M + (I - M)``: ``Sigma_oo`` padded with identity."""
     m = mask.astype(cov.dtype)
     return cov * m[:, None] * m[None, :] + jnp.diag(1 - m)
-
-
-def tril_inverse(chol: jax.Array) -> jax.Array:
-    """``(..., d, d)`` lower-triangular ``L`` -> ``L^{-1}`` by recursive 2 x 2 blocks:
-    ``[[A, 0], [B, C]]^{-1} = [[A^{-1}, 0], [-C^{-1} B A^{-1}, C^{-1}]]``.
-
-    The same flops as a triangular solve against the identity, spent in batched matrix
-    products: for a batch of small factors (one per missingness pattern) XLA:CPU runs a
-    triangular solve matrix by matrix, and this is 1.7x faster at 5800 x (20, 20)
-    (16 -> 9 ms) and 1.5x at 100 x (50, 50); equal to ~1e-17 (``tests/test_missing_math.py``).
-    """
-    d = chol.shape[-1]
-    if d == 1:
-        return 1.0 / chol
-    h = d // 2
-    a_inv = tril_inverse(chol[..., :h, :h])
-    c_inv = tril_inverse(chol[..., h:, h:])
-    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
-    b = -mm(c_inv, mm(chol[..., h:, :h], a_inv))
-    top = jnp.concatenate([a_inv, jnp.zeros((*a_inv.shape[:-1], d - h), chol.dtype)], axis=-1)
-    return jnp.concatenate([top, jnp.concatenate([b, c_inv], axis=-1)], axis=-2)
 
 
 def fiml_nll(mean: jax.Array, chol: jax.Array, ps: PatternStats) -> jax.Array:
@@ -107,7 +86,8 @@ def _fiml_parts(mean, cov, mask, count, xbar):
     m = mask
     sigma = jax.vmap(masked_cov, in_axes=(None, 0))(cov, m)
     chol = jnp.linalg.cholesky(sigma)
-    linv = tril_inverse(chol)
+    eye = jnp.broadcast_to(jnp.eye(sigma.shape[-1], dtype=cov.dtype), sigma.shape)
+    linv = solve_triangular(chol, eye, lower=True)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
     r = m * (xbar - mean[None])
@@ -382,7 +362,8 @@ def _fiml_parts_h(mean, cov, h, mask, xbar):
     sigma = jnp.matmul(hc, jnp.swapaxes(h, -1, -2), precision=HIGHEST)
     sigma = 0.5 * (sigma + jnp.swapaxes(sigma, -1, -2)) + jax.vmap(jnp.diag)(1 - mask)
     chol = jnp.linalg.cholesky(sigma)
-    linv = tril_inverse(chol)
+    eye = jnp.broadcast_to(jnp.eye(sigma.shape[-1], dtype=cov.dtype), sigma.shape)
+    linv = solve_triangular(chol, eye, lower=True)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
     r = mask * (xbar - jnp.einsum("pij,j->pi", h, mean, precision=HIGHEST))

@@ -308,22 +308,6 @@ def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
     assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-10)
 
 
-@settings(max_examples=25, deadline=None)
-@given(d=st.integers(1, 13), batch=st.integers(1, 3), seed=st.integers(0, 2**16))
-def test_tril_inverse_is_the_inverse(d, batch, seed):
-    """The batched block inverse of the FIML objective equals numpy's inverse of a lower
-    factor (sizes odd and even, so every split of the recursion is exercised)."""
-    from mle_jax._fiml import tril_inverse
-
-    rng = np.random.default_rng(seed)
-    chol = np.tril(rng.normal(size=(batch, d, d)), -1) + np.eye(d) * rng.uniform(
-        0.5, 2.0, (batch, 1, d)
-    )
-    got = np.asarray(tril_inverse(jnp.asarray(chol)))
-    assert_allclose(got, np.linalg.inv(chol), rtol=1e-10, atol=1e-12)
-    assert_array_equal(np.triu(got, 1), 0.0)
-
-
 def test_padding_patterns_changes_nothing_and_buckets_are_tight():
     from mle_jax._patterns import padded_size
 
