@@ -83,10 +83,11 @@ def fiml_nll(mean: jax.Array, chol: jax.Array, ps: PatternStats) -> jax.Array:
 def _fiml_parts(mean, cov, mask, count, xbar):
     """Per pattern: ``K_p = Sigma_p^{-1}`` ``(P, d, d)`` (identity on the missing block),
     ``log|Sigma_oo|`` ``(P,)``, the residual ``r_p`` and ``K_p r_p`` ``(P, d)``."""
+    d = mean.shape[-1]
     m = mask
     sigma = jax.vmap(masked_cov, in_axes=(None, 0))(cov, m)
     chol = jnp.linalg.cholesky(sigma)
-    eye = jnp.broadcast_to(jnp.eye(sigma.shape[-1], dtype=cov.dtype), sigma.shape)
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=cov.dtype), sigma.shape)
     linv = solve_triangular(chol, eye, lower=True)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
@@ -358,11 +359,12 @@ def fiml_nll_whitened(mean, chol, mask, count, white: PatternWhitening) -> jax.A
 
 def _fiml_parts_h(mean, cov, h, mask, xbar):
     """:func:`_fiml_parts` where pattern ``p`` sees ``(H_p mean, H_p cov H_p^T)``."""
+    d = mean.shape[-1]
     hc = jnp.matmul(h, cov, precision=HIGHEST)
     sigma = jnp.matmul(hc, jnp.swapaxes(h, -1, -2), precision=HIGHEST)
     sigma = 0.5 * (sigma + jnp.swapaxes(sigma, -1, -2)) + jax.vmap(jnp.diag)(1 - mask)
     chol = jnp.linalg.cholesky(sigma)
-    eye = jnp.broadcast_to(jnp.eye(sigma.shape[-1], dtype=cov.dtype), sigma.shape)
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=cov.dtype), sigma.shape)
     linv = solve_triangular(chol, eye, lower=True)
     k = jnp.matmul(jnp.swapaxes(linv, -1, -2), linv, precision=HIGHEST)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)

@@ -208,11 +208,11 @@ def score(
         ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
         if complete:
             new, hess = at(jnp.where(ok, u_new, pt.u))
-            info = fisher(obj, new.u, args)
         else:
             pick = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
             new = _Point(pick(u_new, pt.u), pick(f_new, pt.f), pick(g_new, pt.g))
-            info = fisher(obj, new.u, args)
+        info = fisher(obj, new.u, args)
+        if not complete:
             # the information plus a secant correction learnt from the changes of the
             # gradient: scoring's linear rate (the fraction of missing information, as
             # EM's, and the misfit) becomes superlinear
