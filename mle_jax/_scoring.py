@@ -15,9 +15,14 @@ part: ``p`` forward passes of the model and ``d x d`` triangular solves). Scorin
   limit whose gradient points out of the box are held, the step is the scoring step of the
   others, and the trial point is clipped back into ``[lo, hi]``.
 
-For incomplete data (pattern statistics) the metric is the complete-data information at
-the point: positive definite, cheap, and a linear rate set by the fraction of missing
-information (as EM's).
+For incomplete data (pattern statistics) the Fisher information is the complete-data
+information at the point: positive definite and cheap, but scoring with it alone has the
+linear rate of EM (set by the fraction of missing information, and by the misfit). The step
+therefore uses that information plus a symmetric correction learnt from each step's change
+of gradient (a structured secant update, :func:`_secant`), where the sum is positive
+definite; each trial point is evaluated with its gradient, so an accepted step costs one
+evaluation of the FIML objective. Steps: 27 -> 16 on a 20-variable factor model with 20 %
+missing, 120 -> 23 on a misfitting one with a third missing, 30 -> 30 on the bfi CFA.
 
 The loop is pure and unbatched (``jax.vmap`` lifts it for ``fit_many`` and the bootstrap)
 and returns the :class:`~mle_jax._solve._State` that :func:`~mle_jax._solve.solve` returns
@@ -48,18 +53,19 @@ class _Point(NamedTuple):
     g: jax.Array
 
 
-def _direction(obj: ModelObjective, args: ModelArgs, pt: _Point, hess=None):
+def _direction(args: ModelArgs, pt: _Point, info, hess=None):
     """``(du, decrement)``: the projected step and the Newton decrement with the Fisher
-    information over the coordinates that may move (not at a limit with the gradient
-    pointing out of the box). The step is Newton's where ``hess`` (complete data) is
-    positive definite (quadratic convergence also for a model that misfits, where scoring
-    is linear), else the scoring step."""
+    information ``info`` over the coordinates that may move (not at a limit with the
+    gradient pointing out of the box). The step is Newton's where the curvature ``hess``
+    (the Hessian of complete data; for incomplete data the information plus its secant
+    correction) is positive definite (superlinear convergence also for a model that
+    misfits, where scoring is linear), else the scoring step."""
     u, g = pt.u, pt.g
     held = ((u <= args.lo) & (g > 0)) | ((u >= args.hi) & (g < 0))
     keep = (~held).astype(u.dtype)
     mask = lambda a: a * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)  # noqa: E731
     gk = g * keep
-    du, dec2, ok = _solve_spd(mask(fisher(obj, u, args)), gk)
+    du, dec2, ok = _solve_spd(mask(info), gk)
     # a singular information (a non-identified point): fall back to steepest descent
     du = jnp.where(ok, du, -gk)
     dec = jnp.where(ok, jnp.sqrt(jnp.maximum(dec2, 0.0)), jnp.inf)
@@ -76,6 +82,21 @@ def _solve_spd(a, g):
     x = -cho_solve((chol, True), g)
     dec2 = -jnp.dot(g, x, precision=HIGHEST)
     return x, dec2, jnp.all(jnp.isfinite(x)) & (dec2 >= 0)
+
+
+def _secant(c, s, r, v):
+    """The symmetric rank-2 update of a correction ``c`` ``(p, p)`` to the Fisher
+    information ``F`` so that ``(F + c) s = y``: with ``r = y - (F + c) s`` and ``v = F s``
+    (the change of the gradient the metric does not explain, and the metric's own step),
+    ``c + (r v^T + v r^T) / (v^T s) - (r^T s) v v^T / (v^T s)^2`` (Powell's symmetric
+    Broyden update in the metric ``F``: the least change to ``c`` in that metric). ``c`` as
+    it is where ``v^T s`` is not positive (no step)."""
+    vs = jnp.dot(v, s, precision=HIGHEST)
+    ok = vs > 0
+    vs = jnp.where(ok, vs, 1.0)
+    rs = jnp.dot(r, s, precision=HIGHEST)
+    new = c + (jnp.outer(r, v) + jnp.outer(v, r)) / vs - rs * jnp.outer(v, v) / vs**2
+    return jnp.where(ok, new, c)
 
 
 def _status(pt: _Point, dec, step, tol, max_steps, stalled=False):
@@ -101,6 +122,7 @@ class _Loop(NamedTuple):
     status: jax.Array
     polish: jax.Array
     f0: jax.Array
+    correction: jax.Array | None  # incomplete data: the secant correction to the information
 
 
 def score(
@@ -132,17 +154,14 @@ def score(
     fun = lambda u: nll(u, args) / args.count  # noqa: E731
 
     def at(u):
-        """``(point, Hessian or None)`` at ``u``."""
-        if complete:
+        """``(point, Hessian)`` at ``u`` (complete data)."""
 
-            def grad_aux(u):
-                f, g = jax.value_and_grad(fun)(u)
-                return g, (f, g)
+        def grad_aux(u):
+            f, g = jax.value_and_grad(fun)(u)
+            return g, (f, g)
 
-            hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
-            return _Point(u, f, g), hess
-        f, g = jax.value_and_grad(fun)(u)
-        return _Point(u, f, g), None
+        hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
+        return _Point(u, f, g), hess
 
     u0 = jnp.clip(jnp.asarray(args.u0), args.lo, args.hi)
     dtype = u0.dtype
@@ -159,6 +178,7 @@ def score(
     state = _Loop(
         _Point(u0, inf, zero), zero, inf, jnp.asarray(-1), hist, path,
         jnp.asarray(Status.RUNNING), jnp.asarray(False), inf,
+        None if complete else jnp.zeros((u0.shape[0],) * 2, dtype),
     )  # fmt: skip
 
     def body(s: _Loop) -> _Loop:
@@ -166,25 +186,44 @@ def score(
         slack = 8 * jnp.finfo(dtype).eps * jnp.abs(pt.f)
 
         def trial(t):
+            """``(u, f, g, accepted)`` at step length ``t`` (``g``: zeros for complete
+            data, whose accepted point is evaluated once more with its Hessian)."""
             u = jnp.clip(pt.u + t * s.du, args.lo, args.hi)
-            f = fun(u)
+            if complete:
+                f, g = fun(u), zero
+            else:  # the gradient of an accepted trial is the next point's: one evaluation
+                f, g = jax.value_and_grad(fun)(u)
             decrease = jnp.dot(pt.g, u - pt.u, precision=HIGHEST)
-            return u, jnp.isfinite(f) & (f <= pt.f + _ARMIJO * decrease + slack)
-
-        u1, ok1 = trial(jnp.asarray(1.0, dtype))
+            return u, f, g, jnp.isfinite(f) & (f <= pt.f + _ARMIJO * decrease + slack)
 
         def halve(c):
-            t, _, _, i = c
-            u, ok = trial(0.5 * t)
-            return 0.5 * t, u, ok, i + 1
+            t, _, _, _, _, i = c
+            return 0.5 * t, *trial(0.5 * t), i + 1
 
-        _, u_new, ok, _ = jax.lax.while_loop(
-            lambda c: ~c[2] & (c[3] < _HALVINGS), halve, (jnp.asarray(1.0, dtype), u1, ok1, 0)
+        one = jnp.asarray(1.0, dtype)
+        _, u_new, f_new, g_new, ok, _ = jax.lax.while_loop(
+            lambda c: ~c[4] & (c[5] < _HALVINGS), halve, (one, *trial(one), 0)
         )
         first = s.step < 0
         ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
-        new, hess = at(jnp.where(ok, u_new, pt.u))
-        du, dec = _direction(obj, args, new, hess)
+        if complete:
+            new, hess = at(jnp.where(ok, u_new, pt.u))
+        else:
+            pick = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
+            new = _Point(pick(u_new, pt.u), pick(f_new, pt.f), pick(g_new, pt.g))
+        info = fisher(obj, new.u, args)
+        if not complete:
+            # the information plus a secant correction learnt from the changes of the
+            # gradient: scoring's linear rate (the fraction of missing information, as
+            # EM's, and the misfit) becomes superlinear
+            c = s.correction
+            assert c is not None
+            step_u = new.u - pt.u
+            v = jnp.matmul(info, step_u, precision=HIGHEST)
+            r = new.g - pt.g - v - jnp.matmul(c, step_u, precision=HIGHEST)
+            corr = jnp.where(first, jnp.zeros_like(info), _secant(c, step_u, r, v))
+            hess = info + corr
+        du, dec = _direction(args, new, info, hess)
         step = s.step + 1
         status = _status(new, dec, step, tol, max_steps, stalled=~ok)
         polish = (status == Status.CONVERGED) & ~first
@@ -201,6 +240,7 @@ def score(
             status,
             s.polish | polish,
             jnp.where(first, new.f, s.f0),
+            None if complete else corr,
         )
 
     s = jax.lax.while_loop(lambda s: s.status == Status.RUNNING, body, state)

@@ -334,3 +334,42 @@ def test_an_optax_optimizer_still_fits_a_model_and_agrees_with_fisher_scoring():
     for name in ("var", "rho"):
         np.testing.assert_allclose(default.params[name], lbfgs.params[name], rtol=1e-7)
     np.testing.assert_allclose(float(default.nll), float(lbfgs.nll), rtol=1e-12)
+
+
+def test_secant_correction_meets_the_secant_equation():
+    """The correction to the Fisher information of the incomplete-data scoring loop
+    (``_scoring._secant``): after the update, information plus correction maps the step to
+    the change of the gradient, the correction stays symmetric, and no step changes
+    nothing."""
+    from mle_jax._scoring import _secant
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 5))
+    info = a @ a.T + np.eye(5)
+    c = rng.normal(size=(5, 5))
+    c = c + c.T
+    s = rng.normal(size=5)
+    y = rng.normal(size=5)
+    r, v = y - (info + c) @ s, info @ s
+    new = np.asarray(_secant(*map(jnp.asarray, (c, s, r, v))))
+    np.testing.assert_allclose((info + new) @ s, y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(new, new.T, atol=1e-12)
+    zero = jnp.zeros(5)
+    np.testing.assert_array_equal(np.asarray(_secant(jnp.asarray(c), zero, zero, zero)), c)
+
+
+def test_fiml_scoring_takes_secant_steps():
+    """By FIML, scoring with the complete-data information alone converges at EM's linear
+    rate; the secant correction makes it faster. A misfitting one-factor model with a third
+    of the entries missing took 120 steps with scoring alone and takes 23 with the
+    correction, to the optimum L-BFGS finds."""
+    rng = np.random.default_rng(4)
+    x = _data(n=400, d=6, seed=4)
+    x[rng.uniform(size=x.shape) < 0.33] = np.nan
+    x = x[~np.isnan(x).all(axis=1)]
+    model = mj.FactorAnalysis(1)
+    res = mj.fit(x, model, missing="fiml")
+    ref = mj.fit(x, model, missing="fiml", optimizer=mj.default_optimizer(), max_steps=5000)
+    assert bool(res.converged) and bool(ref.converged)
+    np.testing.assert_allclose(float(res.nll), float(ref.nll), rtol=1e-10)
+    assert int(res.num_steps) <= 40
