@@ -122,6 +122,15 @@ class Gaussian:
             return k_mean
         return k_mean + {"full": num_tril(d), "diag": d, "spherical": 1}[self.covariance]
 
+    def free_coordinates(self, d: int):
+        """The estimated entries of ``(mean, vech cov)`` and how they are tied
+        (:func:`mle_jax._objective.free_coordinates`)."""
+        from ._objective import free_coordinates
+
+        return free_coordinates(
+            self.covariance, self.fix_mean is not None, self.fix_cov is not None, d
+        )
+
     def describe(self, d: int) -> str:
         """The model in words, as :func:`mle_jax.summary` prints it."""
         if self.fix_cov is not None:

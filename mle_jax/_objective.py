@@ -38,6 +38,7 @@ __all__ = [
     "Problem",
     "Spec",
     "data_nll",
+    "free_coordinates",
     "free_from_mean_cov",
     "mean_chol",
     "objective",
@@ -96,6 +97,10 @@ class Spec:
     def has_prior(self) -> bool:
         return self.prior_fn is not None or self.prior_data is not None
 
+    def free_coordinates(self, d: int):
+        """:func:`free_coordinates` of this model."""
+        return free_coordinates(self.covariance, self.fix_mean, self.fix_cov, d)
+
 
 class FreeParams(NamedTuple):
     """What the optimiser moves under a :class:`Spec` (standardised units; host numpy arrays
@@ -130,6 +135,31 @@ class Problem(NamedTuple):
     spec: Spec
     precond: Any = None
     white: Any = None
+
+
+def free_coordinates(covariance: str, fix_mean: bool, fix_cov: bool, d: int):
+    """The model's free parameters ``psi`` as a restriction of ``phi = (mean, vech cov)``
+    (``vech``: the ``np.tril_indices(d)`` order): ``phi = phi_hat + A psi`` with
+    ``A = I[:, index] @ combine`` (static numpy). Inference reads the model from this alone
+    (standard errors, expected information, the rows of the summary).
+
+    Returns:
+        ``(index, combine)``: the ``phi`` coordinates that move, and ``None`` (each is one
+        parameter: full, diag, fixed parts) or the ``(len(index), q)`` matrix that ties them
+        (spherical: one variance for every diagonal entry).
+    """
+    rows, cols = np.tril_indices(d)
+    index = [np.arange(d)] if not fix_mean else []
+    combine = None
+    if not fix_cov:
+        on_diag = d + np.flatnonzero(rows == cols)
+        index.append(d + np.arange(len(rows)) if covariance == "full" else on_diag)
+        if covariance == "spherical":
+            m = 0 if fix_mean else d
+            combine = np.zeros((m + d, m + 1))
+            combine[:m, :m] = np.eye(m)
+            combine[m:, m] = 1.0
+    return np.concatenate(index).astype(int), combine
 
 
 # ----------------------------------------------------------------------------- pure maps

@@ -377,6 +377,11 @@ def test_summary_shows_only_estimated_parameters(data):
     assert diag.num_params == 6 and "diag covariance" in diag.text
     fixed = mj.summary(mj.fit(data, mj.Gaussian(fix_mean=FIX_MEAN)), print_table=False)
     assert len(fixed.names) == 6 and fixed.names[0] == "var[0]"
+    sph = mj.fit(data, mj.Gaussian(covariance="spherical"))
+    out = mj.summary(sph, print_table=False)
+    assert out.names == ("mean[0]", "mean[1]", "mean[2]", "var (common)")
+    np.testing.assert_allclose(out.estimate[3], np.asarray(sph.cov)[0, 0])
+    np.testing.assert_allclose(out.se[3], np.asarray(mj.standard_errors(sph).cov)[0, 0])
 
 
 def test_summary_with_profile_intervals(data):

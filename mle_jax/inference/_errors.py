@@ -93,37 +93,14 @@ def theta(spec, free):
     return jnp.concatenate([mean_u, cov_u[rows, cols], jnp.sqrt(jnp.diagonal(cov_u))])
 
 
-def free_coordinates(spec, d: int):
-    """The model's free parameters ``psi`` as a restriction of ``phi = (mean, vech cov)``:
-    ``phi = phi_hat + A psi`` with ``A = I[:, index] @ combine`` (static numpy).
-
-    Returns:
-        ``(index, combine)``: the ``phi`` coordinates that move, and ``None`` (each is one
-        parameter: full, diag, fixed parts) or the ``(len(index), q)`` matrix that ties them
-        (spherical: one variance for every diagonal entry).
-    """
-    rows, cols = np.tril_indices(d)
-    index = [np.arange(d)] if not spec.fix_mean else []
-    combine = None
-    if not spec.fix_cov:
-        on_diag = d + np.flatnonzero(rows == cols)
-        index.append(d + np.arange(len(rows)) if spec.covariance == "full" else on_diag)
-        if spec.covariance == "spherical":
-            m = 0 if spec.fix_mean else d
-            combine = np.zeros((m + d, m + 1))
-            combine[:m, :m] = np.eye(m)
-            combine[m:, m] = 1.0
-    return np.concatenate(index), combine
-
-
 def param_covariance(problem, free):
     """Pure, unbatched: ``Cov(mean, vech cov)`` ``(p, p)`` in user units at ``free``, and the
     ``(p + d,)`` variances of ``theta`` (those and the standard deviations') (module docstring).
 
     Every model is a linear restriction ``phi = phi_hat + A psi`` of ``phi = (mean, vech
-    cov)`` (:func:`free_coordinates`), and at a stationary point the inverse Hessian in
-    ``psi`` is that in the optimiser's parameters mapped by the delta method, whatever their
-    parameterisation. So the data's Hessian is closed-form in ``phi``
+    cov)`` (:func:`~mle_jax._objective.free_coordinates`), and at a stationary point the
+    inverse Hessian in ``psi`` is that in the optimiser's parameters mapped by the delta
+    method, whatever their parameterisation. So the data's Hessian is closed-form in ``phi``
     (:func:`~mle_jax._fiml.fiml_information`; complete data are one pattern), restricted
     by ``A^T H A``; a ridge or prior adds its Hessian in ``psi`` (autodiff: no data in it).
     ``theta`` is ``phi`` in user units (the standardiser of :func:`setup` is diagonal) and
@@ -138,7 +115,7 @@ def param_covariance(problem, free):
     rows, cols = np.tril_indices(d)
     cov = jnp.matmul(chol, chol.T, precision=HIGHEST)
     info = fiml_information(mean, cov, problem.stats.as_patterns())
-    index, combine = free_coordinates(spec, d)
+    index, combine = spec.free_coordinates(d)
     full = len(index) == info.shape[0]
     hess = info if full else info[index[:, None], index[None, :]]
     if combine is not None:

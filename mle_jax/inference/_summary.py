@@ -159,7 +159,6 @@ def summary(
         return _model_summary(result, level, interval, print_table)
     z_crit = z_value(level)
     se = standard_errors(result)
-    opts = result.model
     univariate = result.univariate
     d = result.stats.mean.shape[-1]
     columns = result.columns if columns is None else tuple(str(c) for c in columns)
@@ -171,19 +170,21 @@ def summary(
     se_mean = np.reshape(np.asarray(se.mean, np.float64), (d,))
     se_cov = np.reshape(np.asarray(se.cov, np.float64), (d, d))
     rows, cols = np.tril_indices(d)
+    # one row per estimated parameter, at its first entry of (mean, vech cov); a variance
+    # tied over the diagonal (spherical) is "var (common)"
+    index, combine = result.model.free_coordinates(d)
+    if combine is None:
+        firsts = [(at, 1) for at in index]
+    else:
+        firsts = [(index[np.flatnonzero(c)[0]], np.count_nonzero(c)) for c in combine.T]
     keep = []
-    if opts.fix_mean is None:
-        keep += [(labels[i], mean[i], se_mean[i], ("mean", i)) for i in range(d)]
-    if opts.fix_cov is None:
-        for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
-            if opts.covariance == "diag" and i != j:
-                continue
-            if opts.covariance == "spherical" and (i != j or i > 0):
-                continue
-            name = labels[d + k]
-            if opts.covariance == "spherical" and d > 1:
-                name = "var (common)"
-            keep.append((name, cov[i, j], se_cov[i, j], ("var", i) if i == j else None))
+    for at, tied in firsts:
+        if at < d:
+            keep.append((labels[at], mean[at], se_mean[at], ("mean", at)))
+            continue
+        i, j = rows[at - d], cols[at - d]
+        name = "var (common)" if tied > 1 else labels[at]
+        keep.append((name, cov[i, j], se_cov[i, j], ("var", i) if i == j else None))
     p = len(keep)
     est = np.array([r[1] for r in keep], np.float64)
     ses = np.array([r[2] for r in keep], np.float64)
@@ -211,9 +212,9 @@ def summary(
         upper=upper,
         level=level,
         interval=interval,
-        model=opts.describe(d),
-        prior=opts.prior is not None,
-        ridge=opts.ridge,
+        model=result.model.describe(d),
+        prior=result.model.prior is not None,
+        ridge=result.model.ridge,
         missing_lines=_missing_lines(result.stats, columns, d),
         ll=ll,
         aic=a,

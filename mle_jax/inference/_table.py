@@ -172,7 +172,6 @@ def _gaussian_expected(result) -> np.ndarray:
     """Expected information of a Gaussian fit in ``phi = (mean, vech cov)``, restricted to
     its free coordinates and inverted (``Cov(phi)``; zero rows for fixed parts)."""
     from .._model_objective import _fisher_block
-    from ._errors import free_coordinates
 
     prep, _ = setup(result)
     d = result.stats.mean.shape[-1]
@@ -188,7 +187,7 @@ def _gaussian_expected(result) -> np.ndarray:
         cov, j_mean, j_cov, jnp.asarray(ps.mask, jnp.float64)
     )
     info = np.einsum("p,pij->ij", np.asarray(ps.count, np.float64), np.asarray(per))
-    index, combine = free_coordinates(prep.problem.spec, d)
+    index, combine = prep.problem.spec.free_coordinates(d)
     sub = info[np.ix_(index, index)]
     if combine is not None:
         sub = combine.T @ sub @ combine
