@@ -14,12 +14,12 @@ is rebuilt from ``result.stats``: no data are needed, and a batch of fits is one
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.stats import norm
 
 from .. import _validate
 from .._batch import default_block, map_blocks
@@ -240,7 +240,9 @@ def z_value(level: float) -> float:
     level = float(level)
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    return float(norm.ppf(0.5 + 0.5 * level))
+    # host arithmetic: an eager jax.scipy call here compiled ~20 scalar programs (~0.4 s)
+    # on the first table of a process
+    return NormalDist().inv_cdf(0.5 + 0.5 * level)
 
 
 def wald_intervals(result, *, level: float = 0.95, se: StandardErrors | None = None) -> Intervals:

@@ -9,12 +9,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.stats import norm
 
 from .._patterns import missing_fraction
 from ._errors import names, standard_errors, z_value
 from ._profile import profile_interval
-from ._table import lr_test, num_params, table_rows
+from ._table import _normal_sf2, lr_test, num_params, table_rows
 
 __all__ = ["Summary", "aic", "bic", "loglik", "num_params", "summary"]
 
@@ -191,7 +190,7 @@ def summary(
     is_var = np.array([r[3] is not None and r[3][0] == "var" for r in keep], bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(is_var, np.nan, est / ses)
-    pvalue = np.asarray(2.0 * norm.cdf(-jnp.abs(jnp.asarray(z))), np.float64).reshape(p)
+    pvalue = _normal_sf2(z).reshape(p)
     lower, upper = est - z_crit * ses, est + z_crit * ses
     if interval == "profile":
         for r, row in enumerate(keep):
