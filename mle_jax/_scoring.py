@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
-from ._model_objective import ModelArgs, ModelObjective, complete_newton, fisher
+from ._model_objective import ModelArgs, ModelObjective, fisher
 from ._solve import _State
 from ._types import HIGHEST, Status
 
@@ -154,10 +154,14 @@ def score(
     fun = lambda u: nll(u, args) / args.count  # noqa: E731
 
     def at(u):
-        """``(point, Hessian, Fisher information)`` at ``u`` (complete data): the moments'
-        derivatives once for both (:func:`~mle_jax._model_objective.complete_newton`)."""
-        f, g, hess, info = complete_newton(obj, u, args)
-        return _Point(u, f, g), hess, info
+        """``(point, Hessian)`` at ``u`` (complete data)."""
+
+        def grad_aux(u):
+            f, g = jax.value_and_grad(fun)(u)
+            return g, (f, g)
+
+        hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
+        return _Point(u, f, g), hess
 
     u0 = jnp.clip(jnp.asarray(args.u0), args.lo, args.hi)
     dtype = u0.dtype
@@ -203,11 +207,12 @@ def score(
         first = s.step < 0
         ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
         if complete:
-            new, hess, info = at(jnp.where(ok, u_new, pt.u))
+            new, hess = at(jnp.where(ok, u_new, pt.u))
         else:
             pick = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
             new = _Point(pick(u_new, pt.u), pick(f_new, pt.f), pick(g_new, pt.g))
-            info = fisher(obj, new.u, args)
+        info = fisher(obj, new.u, args)
+        if not complete:
             # the information plus a secant correction learnt from the changes of the
             # gradient: scoring's linear rate (the fraction of missing information, as
             # EM's, and the misfit) becomes superlinear
