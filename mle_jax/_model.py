@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _validate
 from ._bijections import num_tril
-from ._objective import Spec
+from ._objective import Spec, free_coordinates
 from ._patterns import check_identified, check_spread
 from ._standardise import Affine
 from .priors import LKJHalfNormal, NormalInverseWishart
@@ -125,8 +125,6 @@ class Gaussian:
     def free_coordinates(self, d: int):
         """The estimated entries of ``(mean, vech cov)`` and how they are tied
         (:func:`mle_jax._objective.free_coordinates`)."""
-        from ._objective import free_coordinates
-
         return free_coordinates(
             self.covariance, self.fix_mean is not None, self.fix_cov is not None, d
         )
