@@ -189,7 +189,7 @@ def bootstrap(
     ok = status == Status.CONVERGED
     fixed = tuple(jnp.asarray(a) for a in result.layout.fixed_values(result.params))
     report = model.report()
-    free = jnp.asarray(refits.free, jnp.float64)
+    free = jnp.asarray(refits.free)
     values = np.array(_values(result.layout, model, free, fixed), np.float64)
     values[~ok] = np.nan
     names = report.names if report else tuple(result.names)
