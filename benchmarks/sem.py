@@ -1,10 +1,10 @@
-"""Benchmarks of mj.SEM against lavaan, both run in this process's run (ratios of one run).
+"""Benchmarks of mj.SEM against lavaan and OpenMx (and semopy), all in one run (ratios of one run).
 
-Usage (from the repository root; R with lavaan, see benchmarks/r/README.md)::
+Usage (from the repository root; R with lavaan and OpenMx, see benchmarks/r/README.md)::
 
     python -m benchmarks.sem             # every case below, 1000 bootstraps
     python -m benchmarks.sem --boot 200  # fewer bootstrap replicates
-    python -m benchmarks.sem --cases bfi,big --peers lavaan,semopy
+    python -m benchmarks.sem --cases bfi,big --peers lavaan,openmx,semopy
 
 Cases:
 
@@ -23,6 +23,12 @@ Cases:
   + ``calc_stats``) when installed; log-likelihood, chi-square and estimates compared.
 * ``big``: a three-factor CFA at n = 10000, d = 20 with 20% of the entries missing
   completely at random (simulated, seed 0; the CSV is written for R), the same three tools.
+
+OpenMx (``benchmarks/r/sem_openmx_bench.R``) fits every case as the RAM model lavaan's
+``cfa()`` fits, from raw data by full-information ML (``mxRun`` + ``summary`` with the fitted
+saturated and independence models of ``mxRefModels``, the pieces of lavaan's fit measures,
+median of repeats inside R), and the bootstrap with ``mxBootstrap(fit, replications = B)``;
+log-likelihood, chi-square, the estimates and SEs it labels are compared.
 
 Nothing here is imported by the package or its tests.
 """
@@ -114,6 +120,42 @@ def _lavaan(df, syntax: str, repeats: int) -> dict:
         return json.loads(out.read_text())
 
 
+def _openmx(df, syntax: str, repeats: int, boot: int = 0) -> dict:
+    """OpenMx's timed FIML fit (benchmarks/r/sem_openmx_bench.R) of ``df``, and its bootstrap
+    with ``boot`` replications when ``boot > 0``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data, model, out = (Path(tmp) / f for f in ("data.csv", "model.txt", "out.json"))
+        df.to_csv(data, index=False, na_rep="")
+        model.write_text(syntax)
+        subprocess.run(
+            ["Rscript", "--vanilla", str(ROOT / "benchmarks/r/sem_openmx_bench.R"), str(data),
+             str(model), str(repeats), str(boot), str(out)],
+            cwd=ROOT, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return json.loads(out.read_text())
+
+
+def _openmx_row(r: dict, mine: dict, warm: float, fm) -> str:
+    """The table row of an OpenMx fit: its time against mle_jax's ``warm`` and its agreement
+    with ``mine`` (``{(lhs, op, rhs): (estimate, se)}``) on the parameters both name."""
+    pairs = []
+    for name, e, s in zip(r["name"], r["est"], r["se"], strict=True):
+        for op in ("=~", "~~", "~1"):
+            if op in name:
+                lhs, rhs = name.split(op)
+                key = (lhs, op, rhs) if op != "~1" else (lhs, op, "")
+                if key in mine:
+                    pairs.append((mine[key], (e, s)))
+    est = max(abs(m[0] - o[0]) for m, o in pairs)
+    se = max(abs(m[1] / o[1] - 1) for m, o in pairs)
+    return (
+        f"| | OpenMx {r['openmx']} ({r['optimizer']}) | {r['time']:.2f} s "
+        f"({r['time'] / warm:.0f}x mle_jax warm) | status {r['status']} | logl diff "
+        f"{fm['logl'] - r['logl']:.1e}, chisq diff {fm['chisq'] - r['chisq']:.1e}, "
+        f"estimates {est:.1e} abs, SEs {se:.1e} rel ({len(pairs)} parameters) |"
+    )
+
+
 def _semopy(df, syntax: str) -> dict | None:
     """semopy's FIML fit + inspect + calc_stats, timed once (``None``: not installed)."""
     try:
@@ -176,6 +218,8 @@ def _fiml_case(label: str, df, syntax: str, peers: tuple, repeats: int) -> list[
             f"chisq diff {fm['chisq'] - r['chisq']:.1e}, estimates {est:.1e} abs, SEs "
             f"{se:.1e} rel |"
         )
+    if "openmx" in peers:
+        rows.append(_openmx_row(_openmx(df, syntax, 1 if label == "big" else 3), mine, warm, fm))
     if "semopy" in peers:
         r = _semopy(df, syntax)
         if r is None:
@@ -195,7 +239,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boot", type=int, default=1000, help="bootstrap replicates")
     parser.add_argument("--cases", default=",".join(CASES), help=f"any of {CASES}")
-    parser.add_argument("--peers", default="lavaan,semopy", help="lavaan,semopy")
+    parser.add_argument("--peers", default="lavaan,openmx,semopy", help="lavaan,openmx,semopy")
     parser.add_argument("--repeats", type=int, default=5, help="warm repeats (median)")
     args = parser.parse_args(argv)
     cases = tuple(args.cases.split(","))
@@ -208,7 +252,7 @@ def main(argv=None) -> None:
 
     rows = []
     if "hs" in cases or "boot" in cases:
-        rows += _hs_cases(args.boot, cases)
+        rows += _hs_cases(args.boot, cases, peers)
     if "bfi" in cases:
         bfi = pd.read_csv(ROOT / "benchmarks/data/bfi.csv")
         rows += _fiml_case("bfi", bfi, BFI, peers, args.repeats)
@@ -220,7 +264,7 @@ def main(argv=None) -> None:
     print("\n".join(rows))
 
 
-def _hs_cases(n_boot: int, cases: tuple) -> list[str]:
+def _hs_cases(n_boot: int, cases: tuple, peers: tuple) -> list[str]:
     import pandas as pd
 
     import mle_jax as mj
@@ -244,6 +288,13 @@ def _hs_cases(n_boot: int, cases: tuple) -> list[str]:
     rows = [f"| HS CFA fit + SEs + fit measures (n = 301, d = 9) | mle_jax vs lavaan | "
             f"{warm * 1e3:.1f} ms warm (first {first:.2f} s) vs {r['fit'] * 1e3:.1f} ms | | "
             f"{r['fit'] / warm:.1f}x |"]  # fmt: skip
+    mx = None
+    if "openmx" in peers:
+        tab, fm = mj.inference.parameter_table(res), mj.inference.fit_measures(res)
+        cells = zip(tab["lhs"], tab["op"], tab["rhs"], tab["estimate"], tab["se"], strict=True)
+        mine = {(a, o, b): (e, s) for a, o, b, e, s in cells}
+        mx = _openmx(hs, HS, 3, n_boot if "boot" in cases else 0)
+        rows.append(_openmx_row(mx, mine, warm, fm))
     if "boot" not in cases:
         return rows
     boot_first = time.perf_counter()
@@ -261,6 +312,15 @@ def _hs_cases(n_boot: int, cases: tuple) -> list[str]:
         f"{r['boot'] / boot_first:.1f}x first; SE ratio median {np.median(ratio):.3f} "
         f"({min(ratio):.3f}-{max(ratio):.3f}) |"
     )
+    if mx is not None:
+        # OpenMx names the parameters it was given labels for: loadings, variances, means
+        ratio = [boot.se[index[n]] / s for n, s in zip(mx["name"], mx["boot_se"], strict=True)
+                 if n in index and s > 0]  # fmt: skip
+        rows.append(
+            f"| | OpenMx mxBootstrap | {mx['boot_time']:.2f} s | {mx['boot_ok']} of {n_boot} "
+            f"status OK | {mx['boot_time'] / boot_warm:.1f}x warm; SE ratio median "
+            f"{np.median(ratio):.3f} ({min(ratio):.3f}-{max(ratio):.3f}) |"
+        )
     return rows
 
 
