@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from ._batch import map_blocks
-from ._model_objective import ModelArgs, ModelObjective, fisher
+from ._model_objective import ModelArgs, ModelObjective, complete_newton, fisher
 from ._solve import _State
 from ._types import HIGHEST, Status
 
@@ -181,20 +181,14 @@ def _step(obj: ModelObjective, args: ModelArgs, tol, max_steps: int, s: _Loop) -
     )
     first = s.step < 0
     ok = ok | first  # the start is taken as it is (also a non-finite one: reported)
-    if complete:
-
-        def grad_aux(u):
-            f, g = jax.value_and_grad(fun)(u)
-            return g, (f, g)
-
+    if complete:  # the moments' derivatives once for the Hessian and the information
         u = jnp.where(ok, u_new, pt.u)
-        hess, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(u)
+        f, g, hess, info = complete_newton(obj, u, args)
         new = _Point(u, f, g)
     else:
         pick = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
         new = _Point(pick(u_new, pt.u), pick(f_new, pt.f), pick(g_new, pt.g))
-    info = fisher(obj, new.u, args)
-    if not complete:
+        info = fisher(obj, new.u, args)
         # the information plus a secant correction learnt from the changes of the gradient:
         # scoring's linear rate (the fraction of missing information, as EM's, and the
         # misfit) becomes superlinear
