@@ -12,7 +12,8 @@ Cases:
   ``parameter_table`` + ``fit_measures``, warm (median of repeats after one compiling call;
   the first call is reported apart), against lavaan ``cfa()`` + ``parameterEstimates()`` +
   ``fitMeasures()`` timed inside R (``proc.time``, median of 10 calls).
-* ``boot``: ``mj.inference.bootstrap(res, hs, n=B)`` (one batched refit), first and warm,
+* ``boot``: ``mj.inference.bootstrap(res, hs, n=B)`` (one batched refit), first and warm (median
+  of 3 calls, each with its own seed),
   against lavaan ``bootstrapLavaan(fit, R = B, FUN = coef)`` timed inside R; the bootstrap
   standard errors are compared (their Monte Carlo error is about ``1 / sqrt(2 B)``).
 * ``bfi``: the five-factor CFA of the 25 items of psych's ``bfi`` (2800 x 25, 0.7% of the
@@ -28,7 +29,8 @@ OpenMx (``benchmarks/r/sem_openmx_bench.R``) fits every case as the RAM model la
 ``cfa()`` fits, from raw data by full-information ML (``mxRun`` + ``summary`` with the fitted
 saturated and independence models of ``mxRefModels``, the pieces of lavaan's fit measures,
 median of repeats inside R), and the bootstrap with ``mxBootstrap(fit, replications = B)``;
-log-likelihood, chi-square, the estimates and SEs it labels are compared.
+log-likelihood, chi-square, estimates and SEs are compared. One OpenMx fit per FIML case
+(minutes each), under a budget of ``OPENMX_BUDGET`` seconds.
 
 Nothing here is imported by the package or its tests.
 """
@@ -120,24 +122,33 @@ def _lavaan(df, syntax: str, repeats: int) -> dict:
         return json.loads(out.read_text())
 
 
-def _openmx(df, syntax: str, repeats: int, boot: int = 0) -> dict:
+OPENMX_BUDGET = 600.0  # seconds of wall time for one OpenMx run (all its repeats)
+
+
+def _openmx(df, syntax: str, repeats: int, boot: int = 0) -> dict | None:
     """OpenMx's timed FIML fit (benchmarks/r/sem_openmx_bench.R) of ``df``, and its bootstrap
-    with ``boot`` replications when ``boot > 0``."""
+    with ``boot`` replications when ``boot > 0``; ``None`` when it ran out of
+    :data:`OPENMX_BUDGET`."""
     with tempfile.TemporaryDirectory() as tmp:
         data, model, out = (Path(tmp) / f for f in ("data.csv", "model.txt", "out.json"))
         df.to_csv(data, index=False, na_rep="")
         model.write_text(syntax)
-        subprocess.run(
-            ["Rscript", "--vanilla", str(ROOT / "benchmarks/r/sem_openmx_bench.R"), str(data),
-             str(model), str(repeats), str(boot), str(out)],
-            cwd=ROOT, check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        try:
+            subprocess.run(
+                ["Rscript", "--vanilla", str(ROOT / "benchmarks/r/sem_openmx_bench.R"),
+                 str(data), str(model), str(repeats), str(boot), str(out)],
+                cwd=ROOT, check=True, capture_output=True, text=True, timeout=OPENMX_BUDGET,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return None
         return json.loads(out.read_text())
 
 
-def _openmx_row(r: dict, mine: dict, warm: float, fm) -> str:
+def _openmx_row(r: dict | None, mine: dict, warm: float, fm) -> str:
     """The table row of an OpenMx fit: its time against mle_jax's ``warm`` and its agreement
     with ``mine`` (``{(lhs, op, rhs): (estimate, se)}``) on the parameters both name."""
+    if r is None:
+        return f"| | OpenMx | no answer within {OPENMX_BUDGET:.0f} s | budget | |"
     pairs = []
     for name, e, s in zip(r["name"], r["est"], r["se"], strict=True):
         for op in ("=~", "~~", "~1"):
@@ -147,12 +158,17 @@ def _openmx_row(r: dict, mine: dict, warm: float, fm) -> str:
                 if key in mine:
                     pairs.append((mine[key], (e, s)))
     est = max(abs(m[0] - o[0]) for m, o in pairs)
-    se = max(abs(m[1] / o[1] - 1) for m, o in pairs)
+    with_se = [(m[1], o[1]) for m, o in pairs if o[1] is not None]  # OpenMx's NA: None
+    se = (
+        f"SEs {max(abs(a / b - 1) for a, b in with_se):.1e} rel"
+        if with_se
+        else "no SEs from OpenMx (NA)"
+    )
     return (
         f"| | OpenMx {r['openmx']} ({r['optimizer']}) | {r['time']:.2f} s "
         f"({r['time'] / warm:.0f}x mle_jax warm) | status {r['status']} | logl diff "
         f"{fm['logl'] - r['logl']:.1e}, chisq diff {fm['chisq'] - r['chisq']:.1e}, "
-        f"estimates {est:.1e} abs, SEs {se:.1e} rel ({len(pairs)} parameters) |"
+        f"estimates {est:.1e} abs, {se} ({len(pairs)} parameters) |"
     )
 
 
@@ -219,7 +235,7 @@ def _fiml_case(label: str, df, syntax: str, peers: tuple, repeats: int) -> list[
             f"{se:.1e} rel |"
         )
     if "openmx" in peers:
-        rows.append(_openmx_row(_openmx(df, syntax, 1 if label == "big" else 3), mine, warm, fm))
+        rows.append(_openmx_row(_openmx(df, syntax, 1), mine, warm, fm))  # minutes a call
     if "semopy" in peers:
         r = _semopy(df, syntax)
         if r is None:
@@ -232,6 +248,7 @@ def _fiml_case(label: str, df, syntax: str, peers: tuple, repeats: int) -> list[
                 f"| | semopy | {r['time']:.2f} s ({r['time'] / warm:.0f}x) | success "
                 f"{r['success']} | loadings differ from mle_jax by up to {diff:.2g} |"
             )
+    print("\n".join(rows[1:]), flush=True)
     return rows
 
 
@@ -253,6 +270,7 @@ def main(argv=None) -> None:
     rows = []
     if "hs" in cases or "boot" in cases:
         rows += _hs_cases(args.boot, cases, peers)
+        print("\n".join(rows), flush=True)  # the table is printed again at the end
     if "bfi" in cases:
         bfi = pd.read_csv(ROOT / "benchmarks/data/bfi.csv")
         rows += _fiml_case("bfi", bfi, BFI, peers, args.repeats)
@@ -290,19 +308,20 @@ def _hs_cases(n_boot: int, cases: tuple, peers: tuple) -> list[str]:
             f"{r['fit'] / warm:.1f}x |"]  # fmt: skip
     mx = None
     if "openmx" in peers:
-        tab, fm = mj.inference.parameter_table(res), mj.inference.fit_measures(res)
+        # OpenMx's SEs are of the observed information (its numerical Hessian)
+        tab = mj.inference.parameter_table(res, information="observed")
+        fm = mj.inference.fit_measures(res)
         cells = zip(tab["lhs"], tab["op"], tab["rhs"], tab["estimate"], tab["se"], strict=True)
         mine = {(a, o, b): (e, s) for a, o, b, e, s in cells}
         mx = _openmx(hs, HS, 3, n_boot if "boot" in cases else 0)
         rows.append(_openmx_row(mx, mine, warm, fm))
     if "boot" not in cases:
         return rows
-    boot_first = time.perf_counter()
-    mj.inference.bootstrap(res, hs, n=n_boot)
-    boot_first = time.perf_counter() - boot_first
-    t = time.perf_counter()
+    seeds = iter(range(10))  # each call its own replicates; warm: the median of 3 calls
+    boot_warm, boot_first = _median_time(
+        lambda: mj.inference.bootstrap(res, hs, n=n_boot, seed=next(seeds)), repeats=3
+    )
     boot = mj.inference.bootstrap(res, hs, n=n_boot, seed=1)
-    boot_warm = time.perf_counter() - t
     index = {n: i for i, n in enumerate(boot.names)}
     ratio = [boot.se[index[n]] / s for n, s in zip(r["names"], r["se"], strict=True)]
     rows.append(
@@ -312,7 +331,7 @@ def _hs_cases(n_boot: int, cases: tuple, peers: tuple) -> list[str]:
         f"{r['boot'] / boot_first:.1f}x first; SE ratio median {np.median(ratio):.3f} "
         f"({min(ratio):.3f}-{max(ratio):.3f}) |"
     )
-    if mx is not None:
+    if mx is not None and "boot_se" in mx:
         # OpenMx names the parameters it was given labels for: loadings, variances, means
         ratio = [boot.se[index[n]] / s for n, s in zip(mx["name"], mx["boot_se"], strict=True)
                  if n in index and s > 0]  # fmt: skip

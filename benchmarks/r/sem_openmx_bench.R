@@ -4,7 +4,7 @@
 # RAM model lavaan's cfa() fits: first loading fixed to 1, latent variances and covariances,
 # residual variances and manifest means free, latent means 0. Raw data with mxFitFunctionML:
 # full-information ML, missing entries included. Timed inside R (elapsed, median of REPEATS):
-# mxRun + summary() with the saturated and independence reference models (mxRefModels,
+# mxAutoStart (OpenMx's starting values) + mxRun + summary() with the saturated and independence reference models (mxRefModels,
 # fitted), which is what lavaan's fitMeasures() needs. BOOT > 0 also times
 # mxBootstrap(fit, replications = BOOT) and writes the bootstrap SE of each parameter (sd over
 # the replications with status 0 or 1, as OpenMx's own summary counts them).
@@ -46,7 +46,8 @@ for (f in latents) {
 model <- do.call(mxModel, c(list("cfa", type = "RAM", manifestVars = manifests,
                                  latentVars = latents, mxData(x, type = "raw")), paths))
 one <- function() {
-  fit <- mxRun(model, silent = TRUE, suppressWarnings = TRUE)
+  # OpenMx's own starting values (ULS on the data), as its users are told to get them
+  fit <- mxRun(mxAutoStart(model), silent = TRUE, suppressWarnings = TRUE)
   s <- summary(fit, refModels = mxRefModels(fit, run = TRUE))
   list(fit = fit, s = s)
 }
