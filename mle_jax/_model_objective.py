@@ -142,7 +142,14 @@ class ModelObjective:
 
 
 def jacobians(obj: ModelObjective, u, args: ModelArgs):
-    """``J_mean (d, p)`` and ``J_cov (p, d, d)`` of the standardised moments at ``u``."""
+    """``J_mean (d, p)`` and ``J_cov (p, d, d)`` of the standardised moments at ``u``: by the
+    model's :meth:`~mle_jax.Model.analytic_moments` where it has them (see
+    :func:`moment_derivatives`), else forward-mode autodiff."""
+    if obj.model.analytic_moments() is not None:
+        d = args.affine.inverse.shape[-1]
+        zero = jnp.zeros((d,), u.dtype)
+        j_mean, j_cov, _ = moment_derivatives(obj, u, args, zero, jnp.zeros((d, d), u.dtype), False)
+        return j_mean, j_cov
     j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
     return j_mean, jnp.moveaxis(j_cov, -1, 0)
 
@@ -237,10 +244,13 @@ def fisher(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     return _fisher_block(cov, j_mean, j_cov)
 
 
-def moment_derivatives(obj: ModelObjective, u, args: ModelArgs, g_mean, g_cov):
+def moment_derivatives(
+    obj: ModelObjective, u, args: ModelArgs, g_mean, g_cov, curvature: bool = True
+):
     """``j_mean (d, p)``, ``j_cov (p, d, d)`` (as :func:`jacobians`) and ``curv (p, p)``,
     the Hessian in ``u`` of ``sum(g_mean * mean) + sum(g_cov * cov)`` of the standardised
-    moments, for a gradient ``g_mean (d,)``, ``g_cov (d, d)`` (symmetric) held fixed.
+    moments, for a gradient ``g_mean (d,)``, ``g_cov (d, d)`` (symmetric) held fixed
+    (``curvature=False``: ``curv`` is ``None``, the Jacobians alone).
 
     By the model's :meth:`~mle_jax.Model.analytic_moments` where it has them (the chain
     rule through its cheap, elementwise map ``u -> theta``, by autodiff), else by autodiff
@@ -276,10 +286,13 @@ def moment_derivatives(obj: ModelObjective, u, args: ModelArgs, g_mean, g_cov):
         j_mean_user = mm(jm_t, t)
         g_theta = g_theta + mm(jm_t.T, gm_user)
     j_cov_user = jnp.einsum("fab,fp->pab", jc_t, t, precision=HIGHEST)
+    j_mean, j_cov = mm(inv, j_mean_user), mm(mm(inv, j_cov_user), inv.T)
+    if not curvature:
+        return j_mean, j_cov, None
     # the second order of the map u -> theta (the free mean is linear in u)
     second = jax.hessian(lambda v: jnp.dot(g_theta, theta_of(layout.unflatten(v, args.fixed)[0])))
     curv = mm(t.T, mm(curv_t, t)) + second(u)
-    return mm(inv, j_mean_user), mm(mm(inv, j_cov_user), inv.T), curv
+    return j_mean, j_cov, curv
 
 
 def complete_newton(obj: ModelObjective, u, args: ModelArgs):

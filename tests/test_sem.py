@@ -363,9 +363,10 @@ def test_analytic_moment_derivatives_match_autodiff(name, meanstructure):
 @pytest.mark.parametrize("name, meanstructure", [("hs_cfa", None), ("poldem", True), ("efa", None)])
 def test_complete_newton_matches_autodiff(name, meanstructure, monkeypatch):
     """The Newton pieces of complete data (analytic for an SEM, autodiff for another
-    model) against the Hessian of the NLL and the Fisher information."""
+    model) against the Hessian of the NLL and the Fisher information of forward-mode
+    Jacobians; ``fisher`` (analytic Jacobians for an SEM) too."""
     from mle_jax import _fit_model
-    from mle_jax._model_objective import complete_newton, fisher
+    from mle_jax._model_objective import _fisher_block, complete_newton, fisher
 
     seen = []
     prepare = _fit_model.prepare
@@ -389,4 +390,7 @@ def test_complete_newton_matches_autodiff(name, meanstructure, monkeypatch):
     np.testing.assert_allclose(f, fun(u), rtol=1e-12)
     np.testing.assert_allclose(g, jax.grad(fun)(u), atol=1e-10)
     np.testing.assert_allclose(hess, jax.hessian(fun)(u), atol=1e-10)
-    np.testing.assert_allclose(info, fisher(obj, u, args), atol=1e-10)
+    j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
+    want = _fisher_block(obj.std_moments(u, args)[1], j_mean, jnp.moveaxis(j_cov, -1, 0))
+    np.testing.assert_allclose(info, want, atol=1e-10)
+    np.testing.assert_allclose(fisher(obj, u, args), want, atol=1e-10)
