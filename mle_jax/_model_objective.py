@@ -318,6 +318,7 @@ def complete_newton(obj: ModelObjective, u, args: ModelArgs):
     g_cov = 0.5 * (w - mm(k, w))
     g_mean = -wr
     j_mean, j_cov, curv = moment_derivatives(obj, u, args, g_mean, g_cov)
+    assert curv is not None
     p, d = j_cov.shape[0], cov.shape[-1]
     a = jnp.einsum("ik,akj->aij", w, j_cov, precision=HIGHEST)  # (p, d, d): A_i
     flat = a.reshape(p, d * d)
