@@ -7,10 +7,9 @@ of these settings are left alone.
   (2-3x faster compiles, the same IEEE arithmetic: no fast-math at any level).
 * ``--xla_cpu_enable_concurrency_optimized_scheduler=false``, as the CLI sets it: jaxlib
   0.10.2's CPU runtime, running independent batched LAPACK calls of one program at once, can
-  hang (``docs/design-notes.md``, "CPU runtime deadlock") and, in full runs of this suite,
-  crashed xdist workers with a segmentation fault in later XLA calls (compiling, or writing or
-  reading the compilation cache): five full runs of this suite crashed so since the batched
-  SEM scoring grew, and none of the runs with the scheduler off did.
+  hang (``docs/design-notes.md``, "CPU runtime deadlock"). The segmentation faults of
+  earlier full runs came with the persistent compilation cache, not with this scheduler
+  (the root ``conftest.py``).
 """
 
 import os
