@@ -6,16 +6,24 @@ This root-level file also configures the doctests under mle_jax/, and runs the t
 parallel (``-n auto --dist loadfile``) when pytest-xdist is loaded and no ``-n`` is given:
 in addopts, ``-n`` would make ``pytest -p no:xdist`` an error ("unrecognized arguments")."""
 
-# No persistent compilation cache for the test session (it once shared compiled programs
-# between the xdist workers and the subprocesses): with it, every compiled program is
-# serialised to disk and read back, and on jaxlib 0.10.2's CPU backend full runs of this
-# suite crashed with segmentation faults inside that serialisation (`put_executable_and_time`,
-# `get_executable_and_time`, also with the concurrency-optimized scheduler off);
-# docs/design-notes.md, "CPU runtime deadlock". tests/test_cache.py still tests
-# mj.enable_compilation_cache in subprocesses of its own.
+import atexit
+import os
+import shutil
+import tempfile
 
-import jax
-import pytest
+# One persistent compilation cache for the test session, set before JAX is imported: the
+# xdist workers, and the subprocesses and notebook kernels the tests start (they inherit the
+# environment), load an executable another one compiled (same program, shapes, flags and JAX)
+# instead of compiling it again. A cache the user configured is used as it is.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="mle-jax-tests-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)  # the process that made it
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 8)  # before any backend starts; costs nothing measurable
 jax.config.update("jax_enable_x64", True)
