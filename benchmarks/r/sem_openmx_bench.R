@@ -4,8 +4,9 @@
 # RAM model lavaan's cfa() fits: first loading fixed to 1, latent variances and covariances,
 # residual variances and manifest means free, latent means 0. Raw data with mxFitFunctionML:
 # full-information ML, missing entries included. Timed inside R (elapsed, median of REPEATS):
-# mxAutoStart (OpenMx's starting values) + mxRun + summary() with the saturated and independence reference models (mxRefModels,
-# fitted), which is what lavaan's fitMeasures() needs. BOOT > 0 also times
+# mxAutoStart (OpenMx's starting values) + mxRun + summary() with the saturated and
+# independence reference models (mxRefModels, fitted), which is what lavaan's fitMeasures()
+# needs. BOOT > 0 also times
 # mxBootstrap(fit, replications = BOOT) and writes the bootstrap SE of each parameter (sd over
 # the replications with status 0 or 1, as OpenMx's own summary counts them).
 suppressMessages(library(OpenMx))
