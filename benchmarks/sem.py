@@ -108,18 +108,29 @@ def simulate_big(n: int = 10_000, missing: float = 0.2, seed: int = 0):
     return pd.DataFrame(x, columns=[f"y{j + 1}" for j in range(20)])
 
 
-def _lavaan(df, syntax: str, repeats: int) -> dict:
-    """lavaan's timed FIML fit (benchmarks/r/sem_fiml_bench.R) of ``df``."""
+def _r_peer(script: str, df, syntax: str, *extra, timeout: float | None = None) -> dict | None:
+    """Run ``benchmarks/r/<script> DATA.csv MODEL.txt *extra OUT.json`` on ``df`` and
+    ``syntax`` and read its JSON; ``None`` when it ran out of ``timeout`` seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         data, model, out = (Path(tmp) / f for f in ("data.csv", "model.txt", "out.json"))
         df.to_csv(data, index=False, na_rep="")
         model.write_text(syntax)
-        subprocess.run(
-            ["Rscript", "--vanilla", str(ROOT / "benchmarks/r/sem_fiml_bench.R"), str(data),
-             str(model), str(repeats), str(out)],
-            cwd=ROOT, check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        cmd = ["Rscript", "--vanilla", str(ROOT / "benchmarks/r" / script), str(data),
+               str(model), *map(str, extra), str(out)]  # fmt: skip
+        try:
+            subprocess.run(
+                cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            return None
         return json.loads(out.read_text())
+
+
+def _lavaan(df, syntax: str, repeats: int) -> dict:
+    """lavaan's timed FIML fit (benchmarks/r/sem_fiml_bench.R) of ``df``."""
+    r = _r_peer("sem_fiml_bench.R", df, syntax, repeats)
+    assert r is not None  # no timeout
+    return r
 
 
 OPENMX_BUDGET = 600.0  # seconds of wall time for one OpenMx run (all its repeats)
@@ -129,19 +140,13 @@ def _openmx(df, syntax: str, repeats: int, boot: int = 0) -> dict | None:
     """OpenMx's timed FIML fit (benchmarks/r/sem_openmx_bench.R) of ``df``, and its bootstrap
     with ``boot`` replications when ``boot > 0``; ``None`` when it ran out of
     :data:`OPENMX_BUDGET`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data, model, out = (Path(tmp) / f for f in ("data.csv", "model.txt", "out.json"))
-        df.to_csv(data, index=False, na_rep="")
-        model.write_text(syntax)
-        try:
-            subprocess.run(
-                ["Rscript", "--vanilla", str(ROOT / "benchmarks/r/sem_openmx_bench.R"),
-                 str(data), str(model), str(repeats), str(boot), str(out)],
-                cwd=ROOT, check=True, capture_output=True, text=True, timeout=OPENMX_BUDGET,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return None
-        return json.loads(out.read_text())
+    return _r_peer("sem_openmx_bench.R", df, syntax, repeats, boot, timeout=OPENMX_BUDGET)
+
+
+def _estimates(tab) -> dict:
+    """``{(lhs, op, rhs): (estimate, se)}`` of a parameter table."""
+    cells = zip(tab["lhs"], tab["op"], tab["rhs"], tab["estimate"], tab["se"], strict=True)
+    return {(a, o, b): (e, s) for a, o, b, e, s in cells}
 
 
 def _openmx_row(r: dict | None, mine: dict, warm: float, fm) -> str:
@@ -220,8 +225,7 @@ def _fiml_case(label: str, df, syntax: str, peers: tuple, repeats: int) -> list[
     rows = [f"| {label} (n = {n}, d = {d}, {holes:.1%} missing) | mle_jax | {warm:.3f} s warm "
             f"(first {first:.1f} s; {split}; {steps} steps) | | logl {fm['logl']:.4f}, "
             f"chisq {fm['chisq']:.4f} |"]  # fmt: skip
-    cells = zip(tab["lhs"], tab["op"], tab["rhs"], tab["estimate"], tab["se"], strict=True)
-    mine = {(a, o, b): (e, s) for a, o, b, e, s in cells}
+    mine = _estimates(tab)
     print(rows[0], flush=True)  # before the peers (minutes)
     if "lavaan" in peers:
         r = _lavaan(df, syntax, 1 if label == "big" else 3)
@@ -311,8 +315,7 @@ def _hs_cases(n_boot: int, cases: tuple, peers: tuple) -> list[str]:
         # OpenMx's SEs are of the observed information (its numerical Hessian)
         tab = mj.inference.parameter_table(res, information="observed")
         fm = mj.inference.fit_measures(res)
-        cells = zip(tab["lhs"], tab["op"], tab["rhs"], tab["estimate"], tab["se"], strict=True)
-        mine = {(a, o, b): (e, s) for a, o, b, e, s in cells}
+        mine = _estimates(tab)
         mx = _openmx(hs, HS, 3, n_boot if "boot" in cases else 0)
         rows.append(_openmx_row(mx, mine, warm, fm))
     if "boot" not in cases:
