@@ -43,3 +43,19 @@ def pytest_cmdline_main(config):
     ):
         option.numprocesses = "auto"
         option.dist = "loadfile"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    A process keeps every program it compiles while its function lives (a module-level jit
+    lives as long as the process), and on Linux each one holds a few memory mappings of its
+    machine code. An xdist worker runs half the suite: about 57,000 mappings, near the
+    kernel's default ``vm.max_map_count`` of 65,530, past which the next ``mmap`` fails and
+    XLA's CPU compiler crashes with a segmentation fault (in compiling, or in storing or
+    loading an executable of the persistent cache). Cleared per module, a worker stays
+    below ~15,000; a program another module needs again comes from the session's persistent
+    cache instead of a compile."""
+    yield
+    jax.clear_caches()
