@@ -54,8 +54,8 @@ def _free_compiled_programs():
     machine code. An xdist worker runs half the suite: about 57,000 mappings, near the
     kernel's default ``vm.max_map_count`` of 65,530, past which the next ``mmap`` fails and
     XLA's CPU compiler crashes with a segmentation fault (in compiling, or in storing or
-    loading an executable of the persistent cache). Cleared per module, a worker stays
-    below ~15,000; a program another module needs again comes from the session's persistent
+    loading an executable of the persistent cache). Cleared per module, a worker peaked
+    at ~18,000 (one full run); a program another module needs again comes from the persistent
     cache instead of a compile."""
     yield
     jax.clear_caches()
