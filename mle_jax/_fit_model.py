@@ -20,7 +20,7 @@ from ._model_objective import AT_BOUND, ModelArgs, ModelObjective, fisher
 from ._models import Layout, Model
 from ._patterns import pad_patterns
 from ._result import FitResult
-from ._scoring import score
+from ._scoring import score, score_queue
 from ._solve import finish_jit, solve, solve_jit
 from ._standardise import Affine
 from ._statistics import Data, moments
@@ -430,10 +430,7 @@ def _score_starts(obj: ModelObjective, args: ModelArgs, u0, tol, *, max_steps: i
     jax.jit, static_argnums=0, static_argnames=("max_steps", "batch_size", "history")
 )
 def _score_many(obj: ModelObjective, args: ModelArgs, tol, *, max_steps, batch_size, history):
-    def one(a):
-        return score(obj, a, tol, max_steps=max_steps, history=history)
-
-    return map_blocks(one, (args,), batch_size)
+    return score_queue(obj, args, tol, max_steps=max_steps, slots=batch_size, history=history)
 
 
 def fit_model_many(

@@ -142,7 +142,14 @@ class ModelObjective:
 
 
 def jacobians(obj: ModelObjective, u, args: ModelArgs):
-    """``J_mean (d, p)`` and ``J_cov (p, d, d)`` of the standardised moments at ``u``."""
+    """``J_mean (d, p)`` and ``J_cov (p, d, d)`` of the standardised moments at ``u``: by the
+    model's :meth:`~mle_jax.Model.analytic_moments` where it has them (see
+    :func:`moment_derivatives`), else forward-mode autodiff."""
+    if obj.model.analytic_moments() is not None:
+        d = args.affine.inverse.shape[-1]
+        zero = jnp.zeros((d,), u.dtype)
+        j_mean, j_cov, _ = moment_derivatives(obj, u, args, zero, jnp.zeros((d, d), u.dtype), False)
+        return j_mean, j_cov
     j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
     return j_mean, jnp.moveaxis(j_cov, -1, 0)
 
@@ -235,6 +242,97 @@ def fisher(obj: ModelObjective, u, args: ModelArgs) -> jax.Array:
     j_mean, j_cov = jacobians(obj, u, args)
     _, cov = obj.std_moments(u, args)
     return _fisher_block(cov, j_mean, j_cov)
+
+
+def moment_derivatives(
+    obj: ModelObjective, u, args: ModelArgs, g_mean, g_cov, curvature: bool = True
+):
+    """``j_mean (d, p)``, ``j_cov (p, d, d)`` (as :func:`jacobians`) and ``curv (p, p)``,
+    the Hessian in ``u`` of ``sum(g_mean * mean) + sum(g_cov * cov)`` of the standardised
+    moments, for a gradient ``g_mean (d,)``, ``g_cov (d, d)`` (symmetric) held fixed
+    (``curvature=False``: ``curv`` is ``None``, the Jacobians alone).
+
+    By the model's :meth:`~mle_jax.Model.analytic_moments` where it has them (the chain
+    rule through its cheap, elementwise map ``u -> theta``, by autodiff), else by autodiff
+    of the moments (forward-mode Jacobians and a Hessian)."""
+    analytic = obj.model.analytic_moments()
+    if analytic is None:
+        j_mean, j_cov = jacobians(obj, u, args)
+
+        def contracted(v):
+            m, c = obj.std_moments(v, args)
+            return jnp.sum(g_mean * m) + jnp.sum(g_cov * c)
+
+        return j_mean, j_cov, jax.hessian(contracted)(u)
+    theta_of, derivatives = analytic
+    layout = obj.layout
+    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+
+    def split(v):  # u -> (theta, the free mean or nothing): elementwise maps
+        params, mean = layout.unflatten(v, args.fixed)
+        return theta_of(params), (jnp.zeros((0,), v.dtype) if mean is None else mean)
+
+    theta, _ = split(u)
+    t, e = jax.jacfwd(split)(u)  # (q, p), (d or 0, p)
+    inv = jnp.asarray(args.affine.inverse, u.dtype)
+    # the gradients in the user's units (the standardisation is linear)
+    gm_user = mm(inv.T, g_mean)
+    gc_user = mm(mm(inv.T, g_cov), inv)
+    jm_t, jc_t, curv_t = derivatives(theta, gm_user, gc_user)
+    g_theta = jnp.einsum("fab,ab->f", jc_t, gc_user, precision=HIGHEST)
+    if layout.free_mean:
+        j_mean_user = e
+    else:
+        j_mean_user = mm(jm_t, t)
+        g_theta = g_theta + mm(jm_t.T, gm_user)
+    j_cov_user = jnp.einsum("fab,fp->pab", jc_t, t, precision=HIGHEST)
+    j_mean, j_cov = mm(inv, j_mean_user), mm(mm(inv, j_cov_user), inv.T)
+    if not curvature:
+        return j_mean, j_cov, None
+    # the second order of the map u -> theta (the free mean is linear in u)
+    second = jax.hessian(lambda v: jnp.dot(g_theta, theta_of(layout.unflatten(v, args.fixed)[0])))
+    curv = mm(t.T, mm(curv_t, t)) + second(u)
+    return j_mean, j_cov, curv
+
+
+def complete_newton(obj: ModelObjective, u, args: ModelArgs):
+    """The Newton step's pieces of complete data at ``u``: ``(f (), g (p,), hess (p, p),
+    info (p, p))``, the NLL :meth:`ModelObjective.nll_smooth` divided by ``args.count``,
+    its gradient and Hessian in ``u``, and the per-row Fisher information (as
+    :func:`fisher`).
+
+    With per row ``r = xbar - mu``, ``M = scatter / n + r r^T``, ``W = Sigma^{-1}``,
+    ``A_i = W Sigma_i``, ``K = W M`` and ``mu_i``, ``Sigma_i`` the moments' Jacobians
+    (:func:`moment_derivatives`): ``H_ij = mu_i^T W mu_j - tr(A_i A_j) / 2 + (tr(A_i A_j K)
+    + tr(A_j A_i K)) / 2 + r^T W (Sigma_i W mu_j + Sigma_j W mu_i) + C_ij``, ``C`` the
+    moments' second derivatives contracted with the gradients ``(W - W M W) / 2`` (the
+    covariance) and ``-W r`` (the mean); ``F_ij = mu_i^T W mu_j + tr(A_i A_j) / 2``."""
+    st = args.stats
+    mean, cov = obj.std_moments(u, args)
+    mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+    n = jnp.asarray(st.count, u.dtype)
+    w = spd_inverse(cov)
+    r = st.mean - mean
+    k = mm(w, st.scatter / n + jnp.outer(r, r))  # K = W M
+    wr = mm(w, r)
+    g_cov = 0.5 * (w - mm(k, w))
+    g_mean = -wr
+    j_mean, j_cov, curv = moment_derivatives(obj, u, args, g_mean, g_cov)
+    assert curv is not None
+    p, d = j_cov.shape[0], cov.shape[-1]
+    a = jnp.einsum("ik,akj->aij", w, j_cov, precision=HIGHEST)  # (p, d, d): A_i
+    flat = a.reshape(p, d * d)
+    tr_aa = mm(flat, jnp.swapaxes(a, -1, -2).reshape(p, d * d).T)  # tr(A_i A_j)
+    tr_aak = mm(flat, jnp.swapaxes(mm(a, k), -1, -2).reshape(p, d * d).T)  # tr(A_i A_j K)
+    wm = mm(w, j_mean)  # (d, p)
+    mwm = mm(j_mean.T, wm)
+    cross = mm(jnp.einsum("pab,b->pa", j_cov, wr, precision=HIGHEST), wm)  # r^T W S_i W mu_j
+    info = mwm + 0.5 * tr_aa
+    hess = mwm - 0.5 * tr_aa + 0.5 * (tr_aak + tr_aak.T) + cross + cross.T + curv
+    grad = mm(j_mean.T, g_mean) + jnp.einsum("pab,ab->p", j_cov, g_cov, precision=HIGHEST)
+    scale = n / args.count
+    f = nll_stats_smooth(mean, cov, n, st.mean, st.scatter) / args.count
+    return f, scale * grad, scale * hess, info
 
 
 def _phi_jacobian(obj: ModelObjective, u, args: ModelArgs):

@@ -124,6 +124,16 @@ class Model:
         """The rows of the parameter table, or ``None`` (default): one per free scalar."""
         return None
 
+    def analytic_moments(self) -> tuple[Callable, Callable] | None:
+        """Optional analytic derivatives of the moments for the Newton steps of complete
+        data: ``None`` (default: autodiff) or ``(theta, derivatives)`` with ``theta(params)
+        -> (q,)`` a cheap (elementwise) function of the parameters through which alone the
+        moments depend on them, and ``derivatives(theta, g_mean (d,), g_cov (d, d)) -> (j_mean (d,
+        q), j_cov (q, d, d), curv (q, q))``: the Jacobians of :meth:`mean` and :meth:`cov`
+        and the Hessian of ``sum(g_mean * mean) + sum(g_cov * cov)`` (see
+        :meth:`mle_jax.SEM.moment_derivatives`)."""
+        return None
+
 
 def _identity(f):
     return None if f is None else (getattr(f, "__module__", None), getattr(f, "__qualname__", f))

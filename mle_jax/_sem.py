@@ -29,6 +29,7 @@ from . import constraints as C
 from ._model_objective import general_inverse
 from ._models import Model, Report
 from ._sem_syntax import GROUP_EQUAL, Row, parse, partable, variables
+from ._types import HIGHEST
 
 __all__ = ["SEM"]
 
@@ -288,8 +289,11 @@ class SEM(Model):
 
     def matrices(self, params):
         """``A (G, v, v)``, ``S (G, v, v)``, ``M (G, v)`` (see the module docstring)."""
+        return self._matrices(self.theta(params))
+
+    def _matrices(self, th):
+        """:meth:`matrices` of the free vector ``th (q,)``."""
         spec = self._spec
-        th = self.theta(params)
         v = len(spec.observed) + len(spec.latent)
         shape = (spec.groups, v, v)
 
@@ -313,6 +317,99 @@ class SEM(Model):
         b = jax.vmap(general_inverse)(eye - a)
         cov = b @ s @ jnp.swapaxes(b, -1, -2)
         return cov, jnp.einsum("gij,gj->gi", b, m)
+
+    def analytic_moments(self):
+        """``(theta, derivatives)``: :meth:`theta` and :meth:`moment_derivatives`."""
+        return self.theta, self.moment_derivatives
+
+    def moment_derivatives(self, theta, g_mean, g_cov):
+        """Analytic derivatives of the observed moments (:meth:`mean`, :meth:`cov`) in the
+        free vector ``theta (q,)`` (:meth:`theta`), with ``d = G p`` the observed columns.
+
+        Every free row is one entry of ``A``, ``S`` or ``M`` of one group, so with ``B =
+        (I - A)^{-1}``, ``Y = B S B^T`` and ``m = B M`` the derivatives are outer products of
+        columns: an entry ``A_ij`` moves ``Sigma`` by ``B_:i Y_j: + (B_:i Y_j:)^T`` and ``mu``
+        by ``B_:i m_j``, an entry ``S_kl`` moves ``Sigma`` by ``B_:k B_:l^T + B_:l B_:k^T``
+        (once where ``k = l``), an entry ``M_k`` moves ``mu`` by ``B_:k``; rows tied by a
+        label share a free number and add up.
+
+        Args:
+            theta: ``(q,)``.
+            g_mean: ``(d,)`` a gradient in the mean.
+            g_cov: ``(d, d)`` a symmetric gradient in the covariance (the blocks between
+                groups are not read).
+
+        Returns:
+            ``j_mean (d, q)``, ``j_cov (q, d, d)`` (the Jacobians) and ``curv (q, q)`` the
+            second derivatives contracted with the gradients: the Hessian of ``theta ->
+            sum(g_mean * mean) + sum(g_cov * cov)``.
+        """
+        spec = self._spec
+        p, q, groups = len(spec.observed), spec.q, spec.groups
+        a, s, m_vec = self._matrices(theta)
+        v = a.shape[-1]
+        eye = jnp.broadcast_to(jnp.eye(v, dtype=a.dtype), a.shape)
+        mm = lambda x, y: jnp.matmul(x, y, precision=HIGHEST)  # noqa: E731
+        b = jax.vmap(general_inverse)(eye - a)  # (G, v, v)
+        bt = jnp.swapaxes(b, -1, -2)
+        y = mm(mm(b, s), bt)
+        m = jnp.einsum("gij,gj->gi", b, m_vec, precision=HIGHEST)  # (G, v)
+        # the gradients per group, padded to the v variables
+        gc = jnp.zeros((groups, v, v), a.dtype)
+        hm = jnp.zeros((groups, v), a.dtype)
+        for g in range(groups):
+            blk = slice(g * p, (g + 1) * p)
+            gc = gc.at[g, :p, :p].set(g_cov[blk, blk])
+            hm = hm.at[g, :p].set(g_mean[blk])
+        z = mm(mm(bt, gc), b)  # B^T Gc B
+        r = mm(mm(y, gc), b)  # Y Gc B
+        hb = jnp.einsum("gi,gij->gj", hm, b, precision=HIGHEST)  # h^T B
+
+        free = {}
+        for kind in "ASM":
+            g, i, j, f, _ = spec.entries[kind]
+            keep = f >= 0
+            free[kind] = (g[keep], i[keep], j[keep], f[keep])
+        ga, ia, ja, fa = free["A"]
+        gs, ks, ls, fs = free["S"]
+        gm, km, _, fm = free["M"]
+        bo = b[:, :p, :]  # (G, p, v) the observed rows
+
+        # the Jacobians per entry, then summed per free number and group
+        col = lambda g, i: bo[g, :, i]  # noqa: E731  (E, p)
+        outer = lambda x, y: x[:, :, None] * y[:, None, :]  # noqa: E731
+        dcov_a = outer(col(ga, ia), y[ga, ja, :p])
+        dcov_a = dcov_a + jnp.swapaxes(dcov_a, -1, -2)
+        dcov_s = outer(col(gs, ks), col(gs, ls))
+        dcov_s = dcov_s + jnp.where((ks != ls)[:, None, None], jnp.swapaxes(dcov_s, -1, -2), 0.0)
+        jc = jnp.zeros((q, groups, p, p), a.dtype)
+        jc = jc.at[fa, ga].add(dcov_a).at[fs, gs].add(dcov_s)
+        jm = jnp.zeros((q, groups, p), a.dtype)
+        jm = jm.at[fa, ga].add(col(ga, ia) * m[ga, ja][:, None]).at[fm, gm].add(col(gm, km))
+        diag = jnp.eye(groups, dtype=a.dtype)
+        j_cov = jnp.einsum("fgab,gh->fgahb", jc, diag).reshape(q, groups * p, groups * p)
+        j_mean = jm.reshape(q, groups * p).T
+
+        # the contracted second derivatives of pairs of entries of one group (only pairs
+        # with an A entry are nonzero: Sigma and mu are linear in S and M)
+        row = lambda x: x[:, None]  # noqa: E731
+        cl = lambda x: x[None, :]  # noqa: E731
+        g1 = row(ga)
+        i, j, k, l = row(ia), row(ja), cl(ia), cl(ja)  # noqa: E741
+        aa = 2.0 * (
+            b[g1, j, k] * r[g1, l, i] + b[g1, l, i] * r[g1, j, k] + z[g1, k, i] * y[g1, j, l]
+        )
+        aa = aa + b[g1, j, k] * hb[g1, i] * m[g1, l] + b[g1, l, i] * hb[g1, k] * m[g1, j]
+        aa = jnp.where(g1 == cl(ga), aa, 0.0)
+        k, l = cl(ks), cl(ls)  # noqa: E741
+        off = (k != l).astype(a.dtype)
+        as_ = 2.0 * (b[g1, j, k] * z[g1, l, i] + off * b[g1, j, l] * z[g1, k, i])
+        as_ = jnp.where(g1 == cl(gs), as_, 0.0)
+        am = jnp.where(g1 == cl(gm), hb[g1, i] * b[g1, j, cl(km)], 0.0)
+        curv = jnp.zeros((q, q), a.dtype).at[row(fa), cl(fa)].add(aa)
+        for block, other in ((as_, fs), (am, fm)):
+            curv = curv.at[row(fa), cl(other)].add(block).at[row(other), cl(fa)].add(block.T)
+        return j_mean, j_cov, curv
 
     def cov(self, params):
         p = len(self._spec.observed)

@@ -173,6 +173,24 @@ def test_fit_many_fiml_reports_each_member():
     assert np.asarray(many.status).tolist() == [mj.Status.CONVERGED] * 2
 
 
+def test_fit_many_refills_slots_member_for_member():
+    """Five members in two slots (``batch_size=2``): finished members hand their slot to the
+    next (``_scoring.score_queue``); each member's steps, status and optimum are those of
+    its own fit, complete and incomplete data."""
+    x = _data(n=400, d=3, seed=11)
+    xs = np.stack([x[k * 80 : (k + 1) * 80] for k in range(5)])
+    xs[3] *= np.array([1.0, 3.0, 0.2])  # members of other scales take other steps
+    for missing, data in (("raise", xs), ("fiml", np.stack([_holes(m, 0.2) for m in xs]))):
+        many = mj.fit_many(data, CS, batch_size=2, missing=missing)
+        for k in range(5):
+            one = mj.fit(data[k], CS, missing=missing)
+            assert int(many.num_steps[k]) == int(one.num_steps)
+            assert int(many.status[k]) == int(one.status) == mj.Status.CONVERGED
+            np.testing.assert_allclose(float(many.nll[k]), float(one.nll), rtol=1e-12)
+            np.testing.assert_allclose(many.params["rho"][k], one.params["rho"], rtol=1e-9)
+        assert len(set(np.asarray(many.num_steps).tolist())) > 1
+
+
 def test_factor_analysis_matches_factanal():
     """Uniquenesses (correlation units), the likelihood and the statistic of R's factanal on
     ability.cov (n = 112), k = 1 and 2, and its varimax loadings up to column signs."""

@@ -5,11 +5,14 @@ oracles of their own (nested fits, scalings, resampling)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import pathlib
 import warnings
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -311,3 +314,83 @@ def test_summary_prints_lavaans_sections():
     ref = REFS["hs_multigroup"]["fit_measures"]
     assert f"{ref['chisq']:.3f}" in text and f"{ref['cfi']:.3f}" in text
     assert out.num_params == ref["npar"] and out.aic == pytest.approx(ref["aic"], abs=1e-5)
+
+
+# ------------------------------------------------------- the analytic derivatives (Newton)
+
+
+def _bound(name: str, meanstructure=None):
+    """The model of a reference case bound to its data (its groups)."""
+    model = _model(REFS[name])
+    if meanstructure is not None:
+        model = dataclasses.replace(model, meanstructure=meanstructure)
+    data = frame("poldem" if name == "poldem" else "hs")
+    return model.prepare_data(data, None, "raise")[3]
+
+
+@pytest.mark.parametrize(
+    "name, meanstructure",
+    [("hs_cfa", None), ("poldem", True), ("hs_cfa_fixed", None), ("hs_multigroup", None)],
+)
+def test_analytic_moment_derivatives_match_autodiff(name, meanstructure):
+    model = _bound(name, meanstructure)
+    spec = model._spec
+    rng = np.random.default_rng(0)
+    d = len(model.observed) * spec.groups
+    theta = jnp.asarray(rng.uniform(0.3, 1.0, spec.q))
+    g_cov = rng.normal(size=(d, d))
+    g_cov, g_mean = jnp.asarray(g_cov + g_cov.T), jnp.asarray(rng.normal(size=d))
+
+    def moments(th):
+        a, s, m = model._matrices(th)
+        b = jnp.linalg.inv(jnp.broadcast_to(jnp.eye(a.shape[-1]), a.shape) - a)
+        cov = (b @ s @ jnp.swapaxes(b, -1, -2))[:, : len(model.observed), : len(model.observed)]
+        mean = jnp.einsum("gij,gj->gi", b, m)[:, : len(model.observed)]
+        return jnp.ravel(mean), jax.scipy.linalg.block_diag(*cov)
+
+    def contracted(th):
+        mean, cov = moments(th)
+        return jnp.sum(g_mean * mean) + jnp.sum(g_cov * cov)
+
+    j_mean, j_cov, curv = model.moment_derivatives(theta, g_mean, g_cov)
+    want_mean, want_cov = jax.jacfwd(moments)(theta)
+    np.testing.assert_allclose(j_mean, want_mean, atol=1e-10)
+    np.testing.assert_allclose(j_cov, jnp.moveaxis(want_cov, -1, 0), atol=1e-10)
+    np.testing.assert_allclose(curv, jax.hessian(contracted)(theta), atol=1e-10)
+    assert np.abs(curv).max() > 1.0  # a test with teeth: nonzero second derivatives
+
+
+@pytest.mark.parametrize("name, meanstructure", [("hs_cfa", None), ("poldem", True), ("efa", None)])
+def test_complete_newton_matches_autodiff(name, meanstructure, monkeypatch):
+    """The Newton pieces of complete data (analytic for an SEM, autodiff for another
+    model) against the Hessian of the NLL and the Fisher information of forward-mode
+    Jacobians; ``fisher`` (analytic Jacobians for an SEM) too."""
+    from mle_jax import _fit_model
+    from mle_jax._model_objective import _fisher_block, complete_newton, fisher
+
+    seen = []
+    prepare = _fit_model.prepare
+
+    def capture(*a, **k):
+        seen.append(prepare(*a, **k))
+        return seen[-1]
+
+    monkeypatch.setattr(_fit_model, "prepare", capture)
+    if name == "efa":
+        mj.fit(frame("hs").iloc[:, -9:].to_numpy(), mj.FactorAnalysis(2))
+    else:
+        mj.fit(frame("poldem" if name == "poldem" else "hs"), _bound(name, meanstructure))
+    obj, args, _ = seen[-1]
+    assert not args.stats.incomplete
+    u = jnp.asarray(args.u0) + 0.05 * jnp.asarray(
+        np.random.default_rng(1).normal(size=np.shape(args.u0))
+    )
+    fun = lambda v: obj.nll_smooth(v, args) / args.count  # noqa: E731
+    f, g, hess, info = jax.jit(lambda v: complete_newton(obj, v, args))(u)
+    np.testing.assert_allclose(f, fun(u), rtol=1e-12)
+    np.testing.assert_allclose(g, jax.grad(fun)(u), atol=1e-10)
+    np.testing.assert_allclose(hess, jax.hessian(fun)(u), atol=1e-10)
+    j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
+    want = _fisher_block(obj.std_moments(u, args)[1], j_mean, jnp.moveaxis(j_cov, -1, 0))
+    np.testing.assert_allclose(info, want, atol=1e-10)
+    np.testing.assert_allclose(fisher(obj, u, args), want, atol=1e-10)
