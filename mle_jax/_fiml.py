@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
+from jax.scipy.linalg import cho_solve, solve_triangular
 
 from ._nll import LOG2PI
 from ._types import HIGHEST
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PatternWhitening",
     "fiml_information",
+    "fiml_newton",
     "fiml_nll",
     "fiml_nll_whitened",
     "masked_cov",
@@ -190,6 +191,92 @@ def fiml_information(mean: jax.Array, cov: jax.Array, ps: PatternStats) -> jax.A
     y = g[cols * d + rows] + jnp.swapaxes(g[rows * d + cols], 1, 2)
     h_ss = (y[:, rows, cols] + y[:, cols, rows]) * half[:, None] * half[None, :]
     return jnp.block([[h_mm, h_ms], [h_ms.T, h_ss]])
+
+
+def _vech_unpack(phi, d):
+    """``phi = (mean, vech cov)`` ``(d + d(d+1)/2,)`` -> ``(mean (d,), cov (d, d))``."""
+    rows, cols = np.tril_indices(d)
+    low = jnp.zeros((d, d), phi.dtype).at[rows, cols].set(phi[d:])
+    return phi[:d], low + jnp.tril(low, -1).T
+
+
+def _vech_value_and_grad(phi, ps: PatternStats):
+    """``(nll, gradient)`` of the FIML NLL in ``phi = (mean, vech cov)``."""
+    d = ps.mask.shape[-1]
+    rows, cols = np.tril_indices(d)
+    twice = np.where(rows == cols, 1.0, 2.0)  # an off-diagonal moves cov[i, j] and [j, i]
+    f, (g_mean, g_cov, *_) = _fiml_value_and_grads(*_vech_unpack(phi, d), *ps)
+    return f, jnp.concatenate([g_mean, g_cov[rows, cols] * twice])
+
+
+_vech_value_and_grad_jit = jax.jit(_vech_value_and_grad)
+
+
+@jax.jit
+def _newton_step(phi, f, g, ps: PatternStats):
+    """One Newton step of the FIML NLL in ``phi = (mean, vech cov)`` with the closed-form
+    Hessian ``H`` (:func:`fiml_information`), Armijo-backtracked (a trial whose covariance
+    is not positive definite has a NaN loss and is halved).
+
+    Returns:
+        ``(phi, nll, grad, decrement, next_decrement)``: the new point, its NLL and
+        gradient, the Newton decrement ``sqrt(g^T H^{-1} g)`` at the old point (NaN where
+        ``H`` is not positive definite: the caller falls back to another solver) and at the
+        new point with the old point's ``H``.
+    """
+    chol = jnp.linalg.cholesky(fiml_information(*_vech_unpack(phi, ps.mask.shape[-1]), ps))
+    step = -cho_solve((chol, True), g)
+    slope = jnp.dot(g, step, precision=HIGHEST)
+    slack = 8 * jnp.finfo(f.dtype).eps * jnp.abs(f)
+
+    def trial(t):
+        return t, phi + t * step, *_vech_value_and_grad(phi + t * step, ps)
+
+    def rejected(c):
+        t, _, f_t, _ = c
+        ok = jnp.isfinite(f_t) & (f_t <= f + 1e-4 * t * slope + slack)
+        return ~ok & (t > 2.0**-30)
+
+    _, new, f_new, g_new = jax.lax.while_loop(
+        rejected, lambda c: trial(0.5 * c[0]), trial(jnp.asarray(1.0, phi.dtype))
+    )
+    after = jnp.dot(g_new, cho_solve((chol, True), g_new), precision=HIGHEST)
+    return new, f_new, g_new, jnp.sqrt(-slope), jnp.sqrt(after)
+
+
+def fiml_newton(ps: PatternStats, mean, cov, tol: float, max_steps: int = 30):
+    """The saturated FIML estimate by Newton's method from a start near it (a fitted
+    model's moments): quadratic convergence with the closed-form Hessian, a few steps of
+    ``O(P d^4)`` each, where a first-order fit or EM take tens (lavaan's h1 model).
+
+    Args:
+        ps: :class:`PatternStats` (``P`` patterns, no batch axes).
+        mean, cov: ``(d,)``, ``(d, d)`` the start (positive definite).
+        tol: bound on the Newton decrement per row, ``sqrt(g^T H^{-1} g / n)``, at the
+            returned point with the Hessian of the last step (scale-free: invariant under
+            an affine change of the variables).
+        max_steps: the most steps.
+
+    Returns:
+        ``(mean, cov, nll, converged)``, or ``None`` where the Hessian is not positive
+        definite at an iterate (a start far from the estimate): use a global solver.
+    """
+    d = np.shape(ps.mask)[-1]
+    rows, cols = np.tril_indices(d)
+    cov = np.asarray(cov, np.float64)
+    phi = jnp.asarray(np.concatenate([np.asarray(mean, np.float64), cov[rows, cols]]))
+    ps = type(ps)(*(jnp.asarray(a, phi.dtype) for a in ps))  # on the device once
+    root_n = np.sqrt(float(np.sum(ps.count)))
+    f, g = _vech_value_and_grad_jit(phi, ps)
+    converged = False
+    for _ in range(max_steps):
+        phi, f, g, dec, after = _newton_step(phi, f, g, ps)
+        if not np.isfinite(float(dec)):
+            return None
+        converged = float(after) / root_n <= tol
+        if converged:
+            break
+    return *_vech_unpack(phi, d), f, converged
 
 
 # ------------------------------------------------------------ whitened per pattern (fit)

@@ -308,6 +308,32 @@ def test_information_is_the_autodiff_hessian_in_mean_and_vech(d):
     assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["mvnmle_apple", "norm_mdata", "airquality"])
+def test_newton_saturated_fit_equals_em(name):
+    """``fiml_newton`` (the h1 model of the fit measures) from a start near the estimate
+    reaches EM's fixed point; from a far start (where the Hessian need not be positive
+    definite) the h1 fit falls back to the gradient fit and gives the same answer."""
+    from mle_jax._fiml import fiml_newton
+    from mle_jax._patterns import pad_patterns
+    from mle_jax.inference._measures import _h1
+
+    x, _ = load(name)
+    ps, _ = pattern_stats(x)
+    mean, cov, _ = fit_em(ps)
+    sd = np.sqrt(np.diag(cov))
+    want = -float(_nll(jnp.asarray(mean), jnp.linalg.cholesky(jnp.asarray(cov)), ps))
+    near = (mean + 0.01 * sd, cov * (1.0 + 0.01 * np.eye(len(mean))))
+    got = fiml_newton(pad_patterns(ps), *near, tol=1e-10)
+    assert got is not None and got[3]
+    assert_allclose(np.asarray(got[0]) / sd, mean / sd, atol=1e-8)
+    assert_allclose(np.asarray(got[1]) / np.outer(sd, sd), cov / np.outer(sd, sd), atol=1e-8)
+    assert_allclose(-float(got[2]), want, rtol=1e-12)
+    far = (np.zeros_like(mean), np.diag(9.0 * sd**2))
+    logl, _, c = _h1(float(np.sum(ps.count)), None, None, ps, far)
+    assert_allclose(logl, want, rtol=1e-10)
+    assert_allclose(c / np.outer(sd, sd), cov / np.outer(sd, sd), atol=1e-6)
+
+
 def test_padding_patterns_changes_nothing_and_buckets_are_tight():
     from mle_jax._patterns import pad_patterns, padded_size
 
