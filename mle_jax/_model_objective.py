@@ -143,15 +143,12 @@ class ModelObjective:
 
 def jacobians(obj: ModelObjective, u, args: ModelArgs):
     """``J_mean (d, p)`` and ``J_cov (p, d, d)`` of the standardised moments at ``u``: by the
-    model's :meth:`~mle_jax.Model.analytic_moments` where it has them (see
-    :func:`moment_derivatives`), else forward-mode autodiff."""
-    if obj.model.analytic_moments() is not None:
-        d = args.affine.inverse.shape[-1]
-        zero = jnp.zeros((d,), u.dtype)
-        j_mean, j_cov, _ = moment_derivatives(obj, u, args, zero, jnp.zeros((d, d), u.dtype), False)
-        return j_mean, j_cov
-    j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
-    return j_mean, jnp.moveaxis(j_cov, -1, 0)
+    model's :meth:`~mle_jax.Model.analytic_moments` where it has them, else forward-mode
+    autodiff (:func:`moment_derivatives` without the curvature)."""
+    d = args.affine.inverse.shape[-1]
+    zero_mean, zero_cov = jnp.zeros((d,), u.dtype), jnp.zeros((d, d), u.dtype)
+    j_mean, j_cov, _ = moment_derivatives(obj, u, args, zero_mean, zero_cov, curvature=False)
+    return j_mean, j_cov
 
 
 @jax.custom_jvp
@@ -257,7 +254,10 @@ def moment_derivatives(
     of the moments (forward-mode Jacobians and a Hessian)."""
     analytic = obj.model.analytic_moments()
     if analytic is None:
-        j_mean, j_cov = jacobians(obj, u, args)
+        j_mean, j_cov = jax.jacfwd(obj.std_moments)(u, args)
+        j_cov = jnp.moveaxis(j_cov, -1, 0)
+        if not curvature:
+            return j_mean, j_cov, None
 
         def contracted(v):
             m, c = obj.std_moments(v, args)

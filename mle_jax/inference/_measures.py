@@ -21,10 +21,12 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._fiml import fiml_newton
 from .._patterns import PatternStats, pad_patterns
+from .._solve import default_tol
 from .._types import Status
 from ._errors import warn_unconverged
 
@@ -81,8 +83,9 @@ def _h1(count, mean, cov, sub, start):
         return _gaussian_logl(count, cov), mean, cov
     from .._fit import fit
 
-    tol = _tight_tol()
-    newton = fiml_newton(pad_patterns(sub), *start, tol=1e-5 if tol is None else tol)
+    tol = _tight_tol()  # None: float32, whose default tolerance the Newton fit takes too
+    newton_tol = default_tol(jnp.float32) if tol is None else tol
+    newton = fiml_newton(pad_patterns(sub), *start, tol=newton_tol)
     if newton is not None and newton[3]:
         mean, cov, nll, _ = newton
         return -float(nll), np.asarray(mean, np.float64), np.asarray(cov, np.float64)
